@@ -1,0 +1,55 @@
+# Caretaker: the two commands are `make demo` and `make test`. Both install what they need.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+VENV := $(CURDIR)/.venv
+export PATH := $(VENV)/bin:$(PATH)
+export SAM_CLI_TELEMETRY := 0
+export AWS_DEFAULT_REGION ?= us-east-1
+export CARGO_TERM_COLOR ?= never
+
+.PHONY: demo test bootstrap fmt-check clippy unit-and-integration lint-template build bench stack-up stack-down
+
+## demo: start the local stack, seed the estate, run each function as a Lambda binary, print what it did
+demo: bootstrap
+	@echo "==> building the function binaries (the first build of the AWS SDK takes a few minutes)"
+	cargo build --workspace --bins
+	tools/stack.py run -- tools/demo.sh
+
+## test: formatting, clippy, unit + integration tests against the local stack, template lint
+test: bootstrap fmt-check clippy unit-and-integration lint-template
+	@echo "==> make test: all green"
+
+bootstrap:
+	@tools/bootstrap.sh
+
+fmt-check:
+	@echo "==> cargo fmt --check"
+	cargo fmt --all -- --check
+
+clippy:
+	@echo "==> cargo clippy -D warnings (first build of the AWS SDK takes a few minutes)"
+	cargo clippy --workspace --all-targets -- -D warnings
+
+unit-and-integration:
+	@echo "==> unit and integration tests against the local stack (moto + PostgreSQL 15 with TLS)"
+	cargo build --workspace --bins
+	tools/stack.py run -- cargo test --workspace --all-targets
+
+lint-template:
+	@echo "==> cfn-lint and sam validate --lint"
+	cfn-lint template.yaml deploy/spoke.yaml
+	sam validate --lint --template-file template.yaml --region $(AWS_DEFAULT_REGION)
+
+build:
+	cargo build --workspace --bins
+
+## bench: benchmarks that print figures (never timed assertions)
+bench: bootstrap
+	cargo build --release --workspace --bins --benches
+	tools/stack.py run -- cargo bench --workspace
+
+stack-up: bootstrap
+	@tools/stack.py up
+
+stack-down:
+	@tools/stack.py down

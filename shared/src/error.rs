@@ -1,0 +1,132 @@
+//! One error classification for every function, and its mapping to the Lambda runtime's
+//! `Diagnostic` (whose `error_type` is what alarms and Step Functions `Retry`/`Catch` match on).
+
+use std::error::Error as StdError;
+use std::fmt;
+
+use lambda_runtime::Diagnostic;
+
+/// What the caller should do about an error. Stable strings: alarms and state machines match them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+pub enum ErrorKind {
+    /// A throttle, a timeout, a resource in a transitional state: try again later.
+    Retryable,
+    /// The event or the configuration is wrong: retrying will not help; nothing was changed.
+    InvalidInput,
+    /// The action was refused on purpose (safety guard, scan policy).
+    PolicyViolation,
+    /// A bug or an unexpected answer.
+    Internal,
+}
+
+impl ErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Retryable => "Retryable",
+            ErrorKind::InvalidInput => "InvalidInput",
+            ErrorKind::PolicyViolation => "PolicyViolation",
+            ErrorKind::Internal => "Internal",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Implemented by every crate's error enum.
+pub trait Classify: StdError {
+    fn kind(&self) -> ErrorKind;
+}
+
+/// The error and all its causes, joined: "connect failed: TLS handshake: certificate not trusted".
+/// Causes that merely repeat the previous message are dropped.
+pub fn chain(err: &(dyn StdError + 'static)) -> String {
+    let mut out = err.to_string();
+    let mut last = out.clone();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let msg = cause.to_string();
+        if !msg.is_empty() && !last.contains(&msg) {
+            out.push_str(": ");
+            out.push_str(&msg);
+        }
+        last = msg;
+        source = cause.source();
+    }
+    out
+}
+
+/// Build the runtime's `Diagnostic` from a classified error.
+pub fn diagnostic<E: Classify + 'static>(err: &E) -> Diagnostic {
+    Diagnostic {
+        error_type: err.kind().as_str().to_owned(),
+        error_message: chain(err),
+    }
+}
+
+/// Errors raised by the shared crate itself.
+#[derive(Debug, thiserror::Error)]
+pub enum SharedError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error("assuming role {role_arn} failed")]
+    AssumeRole {
+        role_arn: String,
+        #[source]
+        source: Box<dyn StdError + Send + Sync>,
+    },
+    #[error("notification sink {sink} failed")]
+    Notify {
+        sink: &'static str,
+        #[source]
+        source: Box<dyn StdError + Send + Sync>,
+    },
+    #[error("webhook secret {secret_id} is unusable: {reason}")]
+    WebhookSecret { secret_id: String, reason: String },
+}
+
+impl Classify for SharedError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            SharedError::Config(_) | SharedError::WebhookSecret { .. } => ErrorKind::InvalidInput,
+            SharedError::AssumeRole { .. } | SharedError::Notify { .. } => ErrorKind::Retryable,
+        }
+    }
+}
+
+impl From<SharedError> for Diagnostic {
+    fn from(err: SharedError) -> Self {
+        diagnostic(&err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] std::io::Error);
+
+    impl Classify for Outer {
+        fn kind(&self) -> ErrorKind {
+            ErrorKind::Retryable
+        }
+    }
+
+    #[test]
+    fn chain_names_the_root_cause() {
+        let err = Outer(std::io::Error::other("certificate not trusted"));
+        assert_eq!(chain(&err), "outer: certificate not trusted");
+    }
+
+    #[test]
+    fn diagnostic_carries_stable_error_type() {
+        let d = diagnostic(&Outer(std::io::Error::other("x")));
+        assert_eq!(d.error_type, "Retryable");
+        assert_eq!(d.error_message, "outer: x");
+    }
+}

@@ -1,0 +1,15 @@
+//! The library every Caretaker function uses: AWS configuration and cross-account roles,
+//! telemetry (JSON logs + EMF metrics), typed environment configuration, one error
+//! classification, the run report, notification sinks and the safety guard.
+
+pub mod aws;
+pub mod config;
+pub mod error;
+pub mod guard;
+pub mod notify;
+pub mod report;
+pub mod telemetry;
+
+pub use error::{ErrorKind, SharedError};
+pub use guard::{Guard, Refusal, Tags};
+pub use report::{Outcome, ResourceResult, RunReport};

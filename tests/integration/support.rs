@@ -1,0 +1,144 @@
+//! Helpers shared by the integration tests: the local stack's environment, per-test accounts,
+//! an SNS→SQS capture, and a local HTTP receiver standing in for a Slack webhook.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use aws_config::SdkConfig;
+use caretaker_shared::aws::Accounts;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// A variable the local stack sets. Panics with instructions when the stack is not running: a
+/// test that silently skips could never fail.
+pub fn stack_var(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!(
+            "{name} is not set: run the integration tests through the local stack, \
+             e.g. `make test` or `tools/stack.py run -- cargo test`"
+        )
+    })
+}
+
+/// The base SDK config pointing at moto (its default account 123456789012).
+pub async fn base_config() -> SdkConfig {
+    stack_var("AWS_ENDPOINT_URL");
+    caretaker_shared::aws::load().await
+}
+
+static NEXT: AtomicU64 = AtomicU64::new(0);
+
+/// A fresh 12-digit account id for one test, unique across tests and runs.
+pub fn fresh_account() -> String {
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    format!("{:012}", (nanos * 1000 + n * 7919 + std::process::id() as u64) % 900_000_000_000 + 100_000_000_000)
+}
+
+/// An SDK config acting in `account` (moto honours the assumed role's account).
+pub async fn config_in(account: &str) -> SdkConfig {
+    let base = base_config().await;
+    let accounts = Accounts::new(base, "123456789012".into(), Some("caretaker-test".into()), "test");
+    accounts.config_for(account).await.unwrap()
+}
+
+/// An SQS queue subscribed to `topic_arn` with raw delivery; returns the queue URL.
+pub async fn capture_topic(config: &SdkConfig, topic_arn: &str) -> String {
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let sns = aws_sdk_sns::Client::new(config);
+    let name = format!("capture-{}", uuid::Uuid::new_v4().simple());
+    let url = sqs.create_queue().queue_name(&name).send().await.unwrap().queue_url.unwrap();
+    let attrs = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap();
+    let arn = attrs.attributes.unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn].clone();
+    sns.subscribe()
+        .topic_arn(topic_arn)
+        .protocol("sqs")
+        .endpoint(arn)
+        .attributes("RawMessageDelivery", "true")
+        .send()
+        .await
+        .unwrap();
+    url
+}
+
+/// Everything waiting in the queue (bodies).
+pub async fn drain(config: &SdkConfig, queue_url: &str) -> Vec<String> {
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let mut out = Vec::new();
+    loop {
+        let got = sqs
+            .receive_message()
+            .queue_url(queue_url)
+            .max_number_of_messages(10)
+            .send()
+            .await
+            .unwrap();
+        let msgs = got.messages.unwrap_or_default();
+        if msgs.is_empty() {
+            return out;
+        }
+        for m in msgs {
+            out.extend(m.body);
+            if let Some(h) = m.receipt_handle {
+                sqs.delete_message().queue_url(queue_url).receipt_handle(h).send().await.unwrap();
+            }
+        }
+    }
+}
+
+/// A local HTTP receiver: records each request body and answers with `status`.
+pub struct Receiver {
+    pub url: String,
+    pub bodies: Arc<Mutex<Vec<String>>>,
+}
+
+pub async fn receiver(status: u16) -> Receiver {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://127.0.0.1:{}/services/T000/B000/secret-token", listener.local_addr().unwrap().port());
+    let bodies = Arc::new(Mutex::new(Vec::new()));
+    let sink = bodies.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let sink = sink.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let n = sock.read(&mut chunk).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some(split) = text.find("\r\n\r\n") {
+                        let head = text[..split].to_ascii_lowercase();
+                        let len = head
+                            .lines()
+                            .find_map(|l| l.strip_prefix("content-length:"))
+                            .and_then(|v| v.trim().parse::<usize>().ok())
+                            .unwrap_or(0);
+                        if buf.len() >= split + 4 + len {
+                            sink.lock().unwrap().push(text[split + 4..split + 4 + len].to_owned());
+                            let resp = format!(
+                                "HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
+                            );
+                            let _ = sock.write_all(resp.as_bytes()).await;
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    Receiver { url, bodies }
+}
