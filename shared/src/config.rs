@@ -33,7 +33,7 @@ impl Source for std::collections::HashMap<String, String> {
     }
 }
 
-impl Source for [(&str, &str)] {
+impl Source for &[(&str, &str)] {
     fn get(&self, name: &str) -> Option<String> {
         self.iter()
             .find(|(k, _)| *k == name)
@@ -168,7 +168,7 @@ mod tests {
     #[test]
     fn missing_variable_is_named() {
         let vars: &[(&str, &str)] = &[];
-        let err = Env::new(vars).required("SECRET_ARN").unwrap_err();
+        let err = Env::new(&vars).required("SECRET_ARN").unwrap_err();
         assert_eq!(
             err.to_string(),
             "environment variable SECRET_ARN is required but not set"
@@ -178,7 +178,7 @@ mod tests {
     #[test]
     fn malformed_flag_is_named_without_echoing_the_value() {
         let vars: &[(&str, &str)] = &[("DRY_RUN", "hunter2")];
-        let err = Common::from_env(&Env::new(vars)).unwrap_err();
+        let err = Common::from_env(&Env::new(&vars)).unwrap_err();
         let msg = err.to_string();
         assert!(msg.contains("DRY_RUN") && msg.contains("true or false"));
         assert!(!msg.contains("hunter2"));
@@ -187,7 +187,7 @@ mod tests {
     #[test]
     fn defaults_are_safe() {
         let vars: &[(&str, &str)] = &[];
-        let c = Common::from_env(&Env::new(vars)).unwrap();
+        let c = Common::from_env(&Env::new(&vars)).unwrap();
         assert!(!c.dry_run && !c.allow_prod);
         assert_eq!(c.allowed_envs, BTreeSet::from(["dev".to_owned()]));
     }
@@ -195,17 +195,17 @@ mod tests {
     #[test]
     fn account_list_must_be_account_ids() {
         let vars: &[(&str, &str)] = &[("ALLOWED_ACCOUNTS", "111111111111, prod")];
-        let err = Common::from_env(&Env::new(vars)).unwrap_err();
+        let err = Common::from_env(&Env::new(&vars)).unwrap_err();
         assert!(err.to_string().contains("ALLOWED_ACCOUNTS"));
         let vars: &[(&str, &str)] = &[("ALLOWED_ACCOUNTS", "111111111111, 222222222222")];
-        let c = Common::from_env(&Env::new(vars)).unwrap();
+        let c = Common::from_env(&Env::new(&vars)).unwrap();
         assert_eq!(c.allowed_accounts.len(), 2);
     }
 
     #[test]
     fn numbers_parse_with_default() {
         let vars: &[(&str, &str)] = &[("PASSWORD_LENGTH", "40"), ("BAD", "x")];
-        let env = Env::new(vars);
+        let env = Env::new(&vars);
         assert_eq!(env.parse_or("PASSWORD_LENGTH", 32u32, "a number").unwrap(), 40);
         assert_eq!(env.parse_or("UNSET", 32u32, "a number").unwrap(), 32);
         assert!(env.parse_or("BAD", 1u32, "a number").is_err());

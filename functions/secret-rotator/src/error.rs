@@ -1,0 +1,76 @@
+//! One error enum for the rotator. Messages name the secret, host and user, never a password.
+
+use caretaker_shared::error::{Classify, ErrorKind, diagnostic};
+use lambda_runtime::Diagnostic;
+
+use crate::db::DbError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RotatorError {
+    #[error("malformed rotation event: {0}")]
+    BadEvent(String),
+    #[error(transparent)]
+    Config(#[from] caretaker_shared::config::ConfigError),
+    #[error("secret {secret} is not enabled for rotation")]
+    RotationDisabled { secret: String },
+    #[error("secret version {token} has no stage for rotation of secret {secret}")]
+    UnknownVersion { secret: String, token: String },
+    #[error("secret version {token} not set as AWSPENDING for rotation of secret {secret}")]
+    NotPending { secret: String, token: String },
+    #[error("secret {secret} ({stage}) is malformed: {reason}")]
+    BadSecret {
+        secret: String,
+        stage: String,
+        reason: String,
+    },
+    #[error("secret {secret} has no {stage} version")]
+    MissingVersion { secret: String, stage: String },
+    #[error("{0}")]
+    Mismatch(String),
+    #[error("{what}")]
+    Database {
+        what: String,
+        #[source]
+        source: DbError,
+    },
+    #[error("secrets manager {operation} on {secret} failed")]
+    SecretsManager {
+        operation: &'static str,
+        secret: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+        retryable: bool,
+    },
+    #[error("looking up the database of master secret {secret} failed: {reason}")]
+    MasterLookup { secret: String, reason: String },
+}
+
+impl Classify for RotatorError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            RotatorError::BadEvent(_)
+            | RotatorError::Config(_)
+            | RotatorError::RotationDisabled { .. }
+            | RotatorError::UnknownVersion { .. }
+            | RotatorError::NotPending { .. }
+            | RotatorError::BadSecret { .. }
+            | RotatorError::MissingVersion { .. }
+            | RotatorError::Mismatch(_)
+            | RotatorError::MasterLookup { .. } => ErrorKind::InvalidInput,
+            RotatorError::Database { source, .. } => source.kind(),
+            RotatorError::SecretsManager { retryable, .. } => {
+                if *retryable {
+                    ErrorKind::Retryable
+                } else {
+                    ErrorKind::Internal
+                }
+            }
+        }
+    }
+}
+
+impl From<RotatorError> for Diagnostic {
+    fn from(err: RotatorError) -> Self {
+        diagnostic(&err)
+    }
+}
