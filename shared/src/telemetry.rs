@@ -16,7 +16,14 @@ static METRICS: OnceLock<Option<&'static metrics_cloudwatch_embedded::Collector>
 
 /// Initialise JSON logs (level from `RUST_LOG`, default `info`) and EMF metrics, once.
 pub fn init(function: &'static str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    // Some libraries log request contents at debug level (tokio-postgres logs each statement,
+    // which for a password change is a SCRAM verifier): they stay at info whatever RUST_LOG says.
+    let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    for quiet in ["tokio_postgres=info", "aws_smithy_runtime=info", "hyper=info", "rustls=info"] {
+        if let Ok(d) = quiet.parse() {
+            filter = filter.add_directive(d);
+        }
+    }
     let _ = tracing_subscriber::fmt()
         .json()
         .with_env_filter(filter)

@@ -224,6 +224,11 @@ impl Session {
         }
     }
 
+    /// The underlying client, for tools and tests that run their own SQL.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// `testSecret`'s check: a round trip that proves the login works.
     pub async fn probe(&self) -> Result<String, DbError> {
         let row = self
