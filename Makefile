@@ -13,7 +13,7 @@ export CARGO_TERM_COLOR ?= never
 demo: bootstrap
 	@echo "==> building the function binaries (the first build of the AWS SDK takes a few minutes)"
 	cargo build --workspace --bins
-	tools/stack.py run -- tools/demo.sh
+	tools/stack.py run -- $(VENV)/bin/python tools/demo.py
 
 ## test: formatting, clippy, unit + integration tests against the local stack, template lint
 test: bootstrap fmt-check clippy unit-and-integration lint-template

@@ -206,7 +206,10 @@ mod tests {
     fn numbers_parse_with_default() {
         let vars: &[(&str, &str)] = &[("PASSWORD_LENGTH", "40"), ("BAD", "x")];
         let env = Env::new(&vars);
-        assert_eq!(env.parse_or("PASSWORD_LENGTH", 32u32, "a number").unwrap(), 40);
+        assert_eq!(
+            env.parse_or("PASSWORD_LENGTH", 32u32, "a number").unwrap(),
+            40
+        );
         assert_eq!(env.parse_or("UNSET", 32u32, "a number").unwrap(), 32);
         assert!(env.parse_or("BAD", 1u32, "a number").is_err());
     }

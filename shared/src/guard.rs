@@ -123,9 +123,15 @@ mod tests {
 
     #[test]
     fn prod_tag_is_refused_unless_configured_for_prod() {
-        let err = guard(false).check("111111111111", &tags("prod")).unwrap_err();
+        let err = guard(false)
+            .check("111111111111", &tags("prod"))
+            .unwrap_err();
         assert!(err.0.contains("env=prod"), "{err}");
-        assert!(guard(false).check("111111111111", &tags("Production")).is_err());
+        assert!(
+            guard(false)
+                .check("111111111111", &tags("Production"))
+                .is_err()
+        );
         assert!(guard(true).check("111111111111", &tags("prod")).is_ok());
     }
 
@@ -136,7 +142,9 @@ mod tests {
 
     #[test]
     fn other_account_is_refused_even_when_dev() {
-        let err = guard(false).check("222222222222", &tags("dev")).unwrap_err();
+        let err = guard(false)
+            .check("222222222222", &tags("dev"))
+            .unwrap_err();
         assert!(err.0.contains("222222222222"));
     }
 
@@ -147,7 +155,9 @@ mod tests {
 
     #[test]
     fn unlisted_env_is_refused() {
-        let err = guard(false).check("111111111111", &tags("staging")).unwrap_err();
+        let err = guard(false)
+            .check("111111111111", &tags("staging"))
+            .unwrap_err();
         assert!(err.0.contains("staging"));
     }
 

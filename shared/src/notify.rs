@@ -76,7 +76,13 @@ impl Notification {
     pub fn subject(&self) -> String {
         let mut s: String = format!("Caretaker: {}", self.title)
             .chars()
-            .map(|c| if c.is_ascii() && !c.is_control() { c } else { ' ' })
+            .map(|c| {
+                if c.is_ascii() && !c.is_control() {
+                    c
+                } else {
+                    ' '
+                }
+            })
             .collect();
         s.truncate(100);
         s
@@ -200,10 +206,12 @@ impl WebhookSink {
                 sink: "webhook",
                 source: Box::new(e),
             })?;
-        let raw = out.secret_string.ok_or_else(|| SharedError::WebhookSecret {
-            secret_id: secret_id.to_owned(),
-            reason: "it holds no string value".to_owned(),
-        })?;
+        let raw = out
+            .secret_string
+            .ok_or_else(|| SharedError::WebhookSecret {
+                secret_id: secret_id.to_owned(),
+                reason: "it holds no string value".to_owned(),
+            })?;
         let url = match serde_json::from_str::<serde_json::Value>(&raw) {
             Ok(serde_json::Value::Object(map)) => map
                 .get("url")
@@ -284,7 +292,10 @@ impl Notifiers {
     ) -> Result<Self, SharedError> {
         let mut sinks: Vec<Box<dyn Notifier>> = Vec::new();
         if let Some(topic) = &common.alert_topic_arn {
-            sinks.push(Box::new(SnsSink::new(aws_sdk_sns::Client::new(config), topic)));
+            sinks.push(Box::new(SnsSink::new(
+                aws_sdk_sns::Client::new(config),
+                topic,
+            )));
         }
         if let Some(secret) = &common.slack_webhook_secret {
             let sm = aws_sdk_secretsmanager::Client::new(config);
@@ -294,11 +305,12 @@ impl Notifiers {
     }
 
     pub async fn send(&self, n: &Notification) -> Vec<String> {
-        let results =
-            futures::future::join_all(self.sinks.iter().map(|s| async move {
-                (s.name(), s.send(n).await)
-            }))
-            .await;
+        let results = futures::future::join_all(
+            self.sinks
+                .iter()
+                .map(|s| async move { (s.name(), s.send(n).await) }),
+        )
+        .await;
         let mut failures = Vec::new();
         for (name, r) in results {
             if let Err(e) = r {
@@ -357,7 +369,12 @@ mod tests {
         assert!(!msg.contains("XXXX"));
         assert!(WebhookSink::new(SecretString::from("http://127.0.0.1:9/x"), "s").is_ok());
         assert!(WebhookSink::new(SecretString::from("https://hooks.example.com/x"), "s").is_ok());
-        assert!(format!("{:?}", WebhookSink::new(SecretString::from("https://h/x"), "s").unwrap())
-            .contains("redacted"));
+        assert!(
+            format!(
+                "{:?}",
+                WebhookSink::new(SecretString::from("https://h/x"), "s").unwrap()
+            )
+            .contains("redacted")
+        );
     }
 }

@@ -133,7 +133,11 @@ impl RunReport {
 
     fn default_summary(&self) -> String {
         let t = &self.totals;
-        let verb = if self.dry_run { "would change" } else { "changed" };
+        let verb = if self.dry_run {
+            "would change"
+        } else {
+            "changed"
+        };
         let mut s = format!(
             "{} {}: {verb} {}, unchanged {}, skipped {}, failed {}",
             self.function, self.action, t.changed, t.unchanged, t.skipped, t.failed
@@ -168,7 +172,11 @@ mod tests {
         let mut r = RunReport::new("dev-scheduler", "shutdown", false);
         r.record("rds-instance", "app-dev", Outcome::changed("stop"))
             .detail("state", "available");
-        r.record("rds-instance", "app-prod", Outcome::skipped("tagged env=prod"));
+        r.record(
+            "rds-instance",
+            "app-prod",
+            Outcome::skipped("tagged env=prod"),
+        );
         r.record("eks-nodegroup", "addons", Outcome::failed("throttled"));
         r.record("eks-nodegroup", "other", Outcome::Unchanged);
         let r = r.finish();

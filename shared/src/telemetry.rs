@@ -11,15 +11,19 @@ use tracing_subscriber::EnvFilter;
 pub const SERVICE: &str = "caretaker";
 pub const METRICS_NAMESPACE: &str = "Caretaker";
 
-static METRICS: OnceLock<Option<&'static metrics_cloudwatch_embedded::Collector>> =
-    OnceLock::new();
+static METRICS: OnceLock<Option<&'static metrics_cloudwatch_embedded::Collector>> = OnceLock::new();
 
 /// Initialise JSON logs (level from `RUST_LOG`, default `info`) and EMF metrics, once.
 pub fn init(function: &'static str) {
     // Some libraries log request contents at debug level (tokio-postgres logs each statement,
     // which for a password change is a SCRAM verifier): they stay at info whatever RUST_LOG says.
     let mut filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    for quiet in ["tokio_postgres=info", "aws_smithy_runtime=info", "hyper=info", "rustls=info"] {
+    for quiet in [
+        "tokio_postgres=info",
+        "aws_smithy_runtime=info",
+        "hyper=info",
+        "rustls=info",
+    ] {
         if let Ok(d) = quiet.parse() {
             filter = filter.add_directive(d);
         }
@@ -49,10 +53,10 @@ pub fn init_metrics(function: &'static str) {
 
 /// Write the metrics gathered during this invocation to stdout as one EMF document.
 pub fn flush_metrics() {
-    if let Some(Some(collector)) = METRICS.get() {
-        if let Err(e) = collector.flush(std::io::stdout()) {
-            tracing::warn!(error = %e, "could not write EMF metrics");
-        }
+    if let Some(Some(collector)) = METRICS.get()
+        && let Err(e) = collector.flush(std::io::stdout())
+    {
+        tracing::warn!(error = %e, "could not write EMF metrics");
     }
 }
 

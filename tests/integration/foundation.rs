@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::Command;
 
 use caretaker_shared::aws::Accounts;
-use caretaker_shared::notify::{Notification, Notifiers, Notifier, Severity, SnsSink, WebhookSink};
+use caretaker_shared::notify::{Notification, Notifier, Notifiers, Severity, SnsSink, WebhookSink};
 
 use crate::support::*;
 
@@ -19,15 +19,28 @@ fn sample() -> Notification {
 async fn sns_sink_delivers_the_readable_message_to_a_subscriber() {
     let config = config_in(&fresh_account()).await;
     let sns = aws_sdk_sns::Client::new(&config);
-    let topic = sns.create_topic().name("alerts").send().await.unwrap().topic_arn.unwrap();
+    let topic = sns
+        .create_topic()
+        .name("alerts")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
     let queue = capture_topic(&config, &topic).await;
 
-    let failures = Notifiers::new(vec![Box::new(SnsSink::new(sns, &topic))]).send(&sample()).await;
+    let failures = Notifiers::new(vec![Box::new(SnsSink::new(sns, &topic))])
+        .send(&sample())
+        .await;
 
     assert!(failures.is_empty(), "{failures:?}");
     let got = drain(&config, &queue).await;
     assert_eq!(got.len(), 1, "{got:?}");
-    assert!(got[0].starts_with("[WARNING] Dev budget at 82% of $500.00"), "{}", got[0]);
+    assert!(
+        got[0].starts_with("[WARNING] Dev budget at 82% of $500.00"),
+        "{}",
+        got[0]
+    );
     assert!(got[0].contains("What to do: Look at the top cost drivers."));
 }
 
@@ -53,14 +66,26 @@ async fn webhook_sink_posts_slack_json_with_the_url_read_from_secrets_manager() 
     assert_eq!(bodies.len(), 1);
     let v: serde_json::Value = serde_json::from_str(&bodies[0]).unwrap();
     assert!(v["text"].as_str().unwrap().contains("Dev budget at 82%"));
-    assert!(v["blocks"][0]["text"]["text"].as_str().unwrap().contains("*What to do:*"));
+    assert!(
+        v["blocks"][0]["text"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("*What to do:*")
+    );
 }
 
 #[tokio::test]
 async fn one_failing_sink_does_not_stop_the_other_and_the_error_hides_the_url() {
     let config = config_in(&fresh_account()).await;
     let sns = aws_sdk_sns::Client::new(&config);
-    let topic = sns.create_topic().name("alerts").send().await.unwrap().topic_arn.unwrap();
+    let topic = sns
+        .create_topic()
+        .name("alerts")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
     let queue = capture_topic(&config, &topic).await;
     let broken = receiver(500).await;
     let webhook = WebhookSink::new(broken.url.clone().into(), "slack").unwrap();
@@ -71,7 +96,10 @@ async fn one_failing_sink_does_not_stop_the_other_and_the_error_hides_the_url() 
 
     assert_eq!(failures.len(), 1, "{failures:?}");
     assert!(failures[0].contains("HTTP 500"), "{failures:?}");
-    assert!(!failures[0].contains("secret-token"), "the webhook URL leaked: {failures:?}");
+    assert!(
+        !failures[0].contains("secret-token"),
+        "the webhook URL leaked: {failures:?}"
+    );
     assert_eq!(drain(&config, &queue).await.len(), 1);
 }
 
@@ -97,10 +125,16 @@ async fn assumed_role_acts_in_the_target_account_and_is_cached() {
     let target = fresh_account();
 
     let cfg = accounts.config_for(&target).await.unwrap();
-    assert_eq!(caretaker_shared::aws::account_id(&cfg).await.unwrap(), target);
+    assert_eq!(
+        caretaker_shared::aws::account_id(&cfg).await.unwrap(),
+        target
+    );
     // Home account: no role assumed.
     let home_cfg = accounts.config_for(&home).await.unwrap();
-    assert_eq!(caretaker_shared::aws::account_id(&home_cfg).await.unwrap(), home);
+    assert_eq!(
+        caretaker_shared::aws::account_id(&home_cfg).await.unwrap(),
+        home
+    );
 
     let no_role = Accounts::new(base_config().await, home, None, "test");
     let err = no_role.config_for(&target).await.unwrap_err();
@@ -110,12 +144,22 @@ async fn assumed_role_acts_in_the_target_account_and_is_cached() {
 /// `tools/stack.py run` must leave no process and no folder behind, even when the command fails.
 #[test]
 fn local_stack_leaves_nothing_running() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
     let out = Command::new(root.join("tools/stack.py"))
-        .args(["run", "--", "sh", "-c", "cat \"$CARETAKER_STACK_DIR/pids.json\"; echo; echo \"$CARETAKER_STACK_DIR\"; exit 3"])
+        .args([
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "cat \"$CARETAKER_STACK_DIR/pids.json\"; echo; echo \"$CARETAKER_STACK_DIR\"; exit 3",
+        ])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(3), "the command's exit code is passed through");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "the command's exit code is passed through"
+    );
     let stdout = String::from_utf8(out.stdout).unwrap();
     let mut lines = stdout.lines();
     let pids: serde_json::Value = serde_json::from_str(lines.next().unwrap()).unwrap();
@@ -124,7 +168,13 @@ fn local_stack_leaves_nothing_running() {
     for name in ["moto", "postgres"] {
         let pid = pids[name].as_u64().unwrap();
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let running = !stat.is_empty() && !stat.rsplit(')').next().unwrap().trim_start().starts_with('Z');
+        let running = !stat.is_empty()
+            && !stat
+                .rsplit(')')
+                .next()
+                .unwrap()
+                .trim_start()
+                .starts_with('Z');
         assert!(!running, "{name} (pid {pid}) is still running");
     }
 }

@@ -7,12 +7,12 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use aws_sdk_secretsmanager::primitives::Blob;
+use secrecy::ExposeSecret;
 use secret_rotator::config::{RotatorConfig, Strategy};
 use secret_rotator::db::{Connector, DbError};
 use secret_rotator::handler::{RotationEvent, run_step};
 use secret_rotator::secret::DbSecret;
 use secret_rotator::{Deps, RotatorError};
-use secrecy::ExposeSecret;
 
 use crate::support::*;
 
@@ -94,7 +94,11 @@ impl Fixture {
             let arn = sm
                 .create_secret()
                 .name(format!("innovate/dev/{master}"))
-                .secret_string(secret_json(&master, "master-Passw0rd", serde_json::json!({})))
+                .secret_string(secret_json(
+                    &master,
+                    "master-Passw0rd",
+                    serde_json::json!({}),
+                ))
                 .send()
                 .await
                 .unwrap()
@@ -140,7 +144,11 @@ impl Fixture {
         token
     }
 
-    pub async fn step(&self, step: &str, token: &str) -> Result<caretaker_shared::RunReport, RotatorError> {
+    pub async fn step(
+        &self,
+        step: &str,
+        token: &str,
+    ) -> Result<caretaker_shared::RunReport, RotatorError> {
         let ev = RotationEvent {
             step: step.into(),
             secret_id: self.secret.clone(),
@@ -200,9 +208,19 @@ async fn single_user_rotation_switches_the_password() {
     assert_eq!(new.password.expose_secret().len(), 32);
     fx.logs_in(&new).await.expect("new password logs in");
     let err = fx.logs_in(&old).await.unwrap_err();
-    assert!(err.is_auth_failure(), "old password must be rejected, got {err}");
-    assert_eq!(fx.stage_raw("AWSCURRENT").await["application"], "innovate-backend", "unknown keys kept");
-    assert_eq!(fx.stage("AWSPREVIOUS").await.password.expose_secret(), old.password.expose_secret());
+    assert!(
+        err.is_auth_failure(),
+        "old password must be rejected, got {err}"
+    );
+    assert_eq!(
+        fx.stage_raw("AWSCURRENT").await["application"],
+        "innovate-backend",
+        "unknown keys kept"
+    );
+    assert_eq!(
+        fx.stage("AWSPREVIOUS").await.password.expose_secret(),
+        old.password.expose_secret()
+    );
 }
 
 #[tokio::test]
@@ -212,7 +230,11 @@ async fn every_step_replayed_changes_nothing_more() {
     for step in STEPS {
         fx.step(step, &token).await.unwrap();
         let again = fx.step(step, &token).await.unwrap();
-        assert_eq!(again.totals.failed, 0, "{step} replay: {:?}", again.resources);
+        assert_eq!(
+            again.totals.failed, 0,
+            "{step} replay: {:?}",
+            again.resources
+        );
     }
     let pending_value = fx.stage("AWSCURRENT").await;
     fx.logs_in(&pending_value).await.unwrap();
@@ -234,7 +256,9 @@ async fn rotation_interrupted_after_each_step_then_resumed_completes() {
         }
         // Secrets Manager retries the whole rotation with the same token.
         for step in STEPS {
-            fx.step(step, &token).await.unwrap_or_else(|e| panic!("resume after {stop_after}: {step}: {e}"));
+            fx.step(step, &token)
+                .await
+                .unwrap_or_else(|e| panic!("resume after {stop_after}: {step}: {e}"));
         }
         let new = fx.stage("AWSCURRENT").await;
         assert_ne!(new.password.expose_secret(), old.password.expose_secret());
@@ -251,22 +275,34 @@ async fn alternating_users_rotate_between_user_and_clone_with_shared_objects() {
     let first = fx.stage("AWSCURRENT").await;
     assert_eq!(first.username, format!("{}_clone", fx.user));
     fx.logs_in(&first).await.expect("clone logs in");
-    fx.logs_in(&original).await.expect("the original user is untouched and still logs in");
+    fx.logs_in(&original)
+        .await
+        .expect("the original user is untouched and still logs in");
 
     // Objects the clone creates belong to the original (SET ROLE), so both can use them.
     let table = format!("orders_{}", fx.user);
     let clone = fx.deps.connector.connect(&first).await.unwrap();
     clone
         .client()
-        .batch_execute(&format!("CREATE TABLE {table} (id int); INSERT INTO {table} VALUES (1)"))
+        .batch_execute(&format!(
+            "CREATE TABLE {table} (id int); INSERT INTO {table} VALUES (1)"
+        ))
         .await
         .unwrap();
     let orig = fx.deps.connector.connect(&original).await.unwrap();
-    let n: i64 = orig.client().query_one(&format!("SELECT count(*) FROM {table}"), &[]).await.unwrap().get(0);
+    let n: i64 = orig
+        .client()
+        .query_one(&format!("SELECT count(*) FROM {table}"), &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(n, 1);
     let owner: String = orig
         .client()
-        .query_one("SELECT tableowner::text FROM pg_tables WHERE tablename = $1", &[&table])
+        .query_one(
+            "SELECT tableowner::text FROM pg_tables WHERE tablename = $1",
+            &[&table],
+        )
         .await
         .unwrap()
         .get(0);
@@ -275,9 +311,14 @@ async fn alternating_users_rotate_between_user_and_clone_with_shared_objects() {
     fx.rotate().await;
     let second = fx.stage("AWSCURRENT").await;
     assert_eq!(second.username, fx.user);
-    assert_ne!(second.password.expose_secret(), original.password.expose_secret());
+    assert_ne!(
+        second.password.expose_secret(),
+        original.password.expose_secret()
+    );
     fx.logs_in(&second).await.unwrap();
-    fx.logs_in(&first).await.expect("previous (clone) still logs in until the next rotation");
+    fx.logs_in(&first)
+        .await
+        .expect("previous (clone) still logs in until the next rotation");
     assert!(fx.logs_in(&original).await.unwrap_err().is_auth_failure());
 }
 
@@ -287,7 +328,8 @@ async fn login_probe_never_sees_a_current_that_fails_during_alternating_rotation
     let stop = Arc::new(AtomicBool::new(false));
     let (probes, violations) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let probe = {
-        let (fx, stop, probes, violations) = (fx.clone(), stop.clone(), probes.clone(), violations.clone());
+        let (fx, stop, probes, violations) =
+            (fx.clone(), stop.clone(), probes.clone(), violations.clone());
         tokio::spawn(async move {
             while !stop.load(Ordering::Relaxed) {
                 let cur = fx.stage("AWSCURRENT").await;
@@ -322,8 +364,13 @@ async fn connect_err(secret: serde_json::Value, ca: &str) -> DbError {
         serde_json::json!({}),
     ))
     .unwrap();
-    v.as_object_mut().unwrap().extend(secret.as_object().unwrap().clone());
-    match connector.connect(&DbSecret::parse(&v.to_string()).unwrap()).await {
+    v.as_object_mut()
+        .unwrap()
+        .extend(secret.as_object().unwrap().clone());
+    match connector
+        .connect(&DbSecret::parse(&v.to_string()).unwrap())
+        .await
+    {
         Ok(_) => panic!("connect unexpectedly succeeded"),
         Err(e) => e,
     }
@@ -358,7 +405,11 @@ async fn tls_failures_are_named() {
             let _ = s.write_all(b"N").await;
         }
     });
-    let e = connect_err(serde_json::json!({ "host": "localhost", "port": port }), &ca).await;
+    let e = connect_err(
+        serde_json::json!({ "host": "localhost", "port": port }),
+        &ca,
+    )
+    .await;
     assert!(matches!(e, DbError::TlsUnsupported { .. }), "{e}");
 }
 
@@ -372,7 +423,10 @@ async fn tls_server_name_override_verifies_against_the_given_name() {
         serde_json::json!({ "host": "127.0.0.1", "tls_server_name": "localhost" }),
     ))
     .unwrap();
-    connector.connect(&s).await.expect("connects by IP, verifies as localhost");
+    connector
+        .connect(&s)
+        .await
+        .expect("connects by IP, verifies as localhost");
 }
 
 #[tokio::test]
@@ -402,23 +456,50 @@ async fn no_secret_reaches_the_logs_or_the_server_log() {
         let token = fx.begin().await;
         for step in STEPS {
             let ev = serde_json::json!({"Step": step, "SecretId": fx.secret, "ClientRequestToken": token});
-            secret_rotator::handler::handle(lambda_runtime::LambdaEvent::new(ev, Default::default()), &fx.deps)
-                .await
-                .unwrap();
+            secret_rotator::handler::handle(
+                lambda_runtime::LambdaEvent::new(ev, Default::default()),
+                &fx.deps,
+            )
+            .await
+            .unwrap();
         }
-        passwords.push(fx.stage("AWSCURRENT").await.password.expose_secret().to_owned());
+        passwords.push(
+            fx.stage("AWSCURRENT")
+                .await
+                .password
+                .expose_secret()
+                .to_owned(),
+        );
     }
     let logs = logs.text();
-    assert!(logs.contains(&fx.secret) && logs.contains("step done"), "the handler logged: {logs}");
+    assert!(
+        logs.contains(&fx.secret) && logs.contains("step done"),
+        "the handler logged: {logs}"
+    );
     let server_log = std::fs::read_to_string(stack_var("CARETAKER_PG_LOG")).unwrap();
-    assert!(server_log.contains("SCRAM-SHA-256$4096:"), "verifiers were sent");
+    assert!(
+        server_log.contains("SCRAM-SHA-256$4096:"),
+        "verifiers were sent"
+    );
     for p in &passwords[2..] {
-        assert!(!logs.contains(p.as_str()), "a rotated password reached the function's logs");
-        assert!(!server_log.contains(p.as_str()), "a rotated password reached the server log");
+        assert!(
+            !logs.contains(p.as_str()),
+            "a rotated password reached the function's logs"
+        );
+        assert!(
+            !server_log.contains(p.as_str()),
+            "a rotated password reached the server log"
+        );
     }
     for p in &passwords[..2] {
-        let line = logs.lines().find(|l| l.contains(p.as_str())).unwrap_or_default();
-        assert!(!logs.contains(p.as_str()), "a stored password reached the function's logs: {line}");
+        let line = logs
+            .lines()
+            .find(|l| l.contains(p.as_str()))
+            .unwrap_or_default();
+        assert!(
+            !logs.contains(p.as_str()),
+            "a stored password reached the function's logs: {line}"
+        );
     }
 }
 
@@ -431,25 +512,69 @@ async fn malformed_secrets_fail_clearly_and_change_nothing() {
     ] {
         let fx = Fixture::new(Strategy::SingleUser).await;
         let mut v = fx.stage_raw("AWSCURRENT").await;
-        v.as_object_mut().unwrap().extend(bad.as_object().unwrap().clone());
-        fx.sm().put_secret_value().secret_id(&fx.secret).secret_string(v.to_string()).send().await.unwrap();
-        let before = fx.sm().describe_secret().secret_id(&fx.secret).send().await.unwrap().version_ids_to_stages;
+        v.as_object_mut()
+            .unwrap()
+            .extend(bad.as_object().unwrap().clone());
+        fx.sm()
+            .put_secret_value()
+            .secret_id(&fx.secret)
+            .secret_string(v.to_string())
+            .send()
+            .await
+            .unwrap();
+        let before = fx
+            .sm()
+            .describe_secret()
+            .secret_id(&fx.secret)
+            .send()
+            .await
+            .unwrap()
+            .version_ids_to_stages;
         let token = fx.begin().await;
         let err = fx.step("createSecret", &token).await.unwrap_err();
         assert!(err.to_string().contains(expect), "{err}");
-        assert_eq!(caretaker_shared::error::Classify::kind(&err), caretaker_shared::ErrorKind::InvalidInput);
-        let pending = fx.sm().get_secret_value().secret_id(&fx.secret).version_id(&token).version_stage("AWSPENDING").send().await.unwrap();
+        assert_eq!(
+            caretaker_shared::error::Classify::kind(&err),
+            caretaker_shared::ErrorKind::InvalidInput
+        );
+        let pending = fx
+            .sm()
+            .get_secret_value()
+            .secret_id(&fx.secret)
+            .version_id(&token)
+            .version_stage("AWSPENDING")
+            .send()
+            .await
+            .unwrap();
         assert!(pending.secret_string.is_none(), "nothing was written");
-        let after = fx.sm().describe_secret().secret_id(&fx.secret).send().await.unwrap().version_ids_to_stages.unwrap();
-        assert_eq!(after.len(), before.unwrap().len() + 1, "only the test's own pending placeholder was added");
+        let after = fx
+            .sm()
+            .describe_secret()
+            .secret_id(&fx.secret)
+            .send()
+            .await
+            .unwrap()
+            .version_ids_to_stages
+            .unwrap();
+        assert_eq!(
+            after.len(),
+            before.unwrap().len() + 1,
+            "only the test's own pending placeholder was added"
+        );
     }
 }
 
 #[tokio::test]
 async fn malformed_events_are_rejected_before_any_call() {
     for (file, expect) in [
-        (include_str!("../../events/secret-rotator/bad-unknown-step.json"), "unknown Step"),
-        (include_str!("../../events/secret-rotator/bad-missing-token.json"), "ClientRequestToken"),
+        (
+            include_str!("../../events/secret-rotator/bad-unknown-step.json"),
+            "unknown Step",
+        ),
+        (
+            include_str!("../../events/secret-rotator/bad-missing-token.json"),
+            "ClientRequestToken",
+        ),
     ] {
         let v: serde_json::Value = serde_json::from_str(file).unwrap();
         let err = match RotationEvent::parse(v) {
@@ -458,16 +583,23 @@ async fn malformed_events_are_rejected_before_any_call() {
         };
         assert!(err.to_string().contains(expect), "{err}");
     }
-    let ev: RotationEvent =
-        RotationEvent::parse(serde_json::from_str(include_str!("../../events/secret-rotator/create-secret-with-rotation-token.json")).unwrap())
-            .unwrap();
+    let ev: RotationEvent = RotationEvent::parse(
+        serde_json::from_str(include_str!(
+            "../../events/secret-rotator/create-secret-with-rotation-token.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
     assert!(ev.rotation_token.is_some());
 }
 
 #[tokio::test]
 async fn unknown_token_and_current_token_follow_the_reference() {
     let fx = Fixture::new(Strategy::SingleUser).await;
-    let err = fx.step("createSecret", "00000000-0000-4000-8000-00000000dead").await.unwrap_err();
+    let err = fx
+        .step("createSecret", "00000000-0000-4000-8000-00000000dead")
+        .await
+        .unwrap_err();
     assert!(matches!(err, RotatorError::UnknownVersion { .. }), "{err}");
     let token = fx.rotate().await;
     let r = fx.step("setSecret", &token).await.unwrap();

@@ -35,13 +35,21 @@ pub fn fresh_account() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .subsec_nanos() as u64;
-    format!("{:012}", (nanos * 1000 + n * 7919 + std::process::id() as u64) % 900_000_000_000 + 100_000_000_000)
+    format!(
+        "{:012}",
+        (nanos * 1000 + n * 7919 + std::process::id() as u64) % 900_000_000_000 + 100_000_000_000
+    )
 }
 
 /// An SDK config acting in `account` (moto honours the assumed role's account).
 pub async fn config_in(account: &str) -> SdkConfig {
     let base = base_config().await;
-    let accounts = Accounts::new(base, "123456789012".into(), Some("caretaker-test".into()), "test");
+    let accounts = Accounts::new(
+        base,
+        "123456789012".into(),
+        Some("caretaker-test".into()),
+        "test",
+    );
     accounts.config_for(account).await.unwrap()
 }
 
@@ -50,7 +58,14 @@ pub async fn capture_topic(config: &SdkConfig, topic_arn: &str) -> String {
     let sqs = aws_sdk_sqs::Client::new(config);
     let sns = aws_sdk_sns::Client::new(config);
     let name = format!("capture-{}", uuid::Uuid::new_v4().simple());
-    let url = sqs.create_queue().queue_name(&name).send().await.unwrap().queue_url.unwrap();
+    let url = sqs
+        .create_queue()
+        .queue_name(&name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
     let attrs = sqs
         .get_queue_attributes()
         .queue_url(&url)
@@ -89,7 +104,12 @@ pub async fn drain(config: &SdkConfig, queue_url: &str) -> Vec<String> {
         for m in msgs {
             out.extend(m.body);
             if let Some(h) = m.receipt_handle {
-                sqs.delete_message().queue_url(queue_url).receipt_handle(h).send().await.unwrap();
+                sqs.delete_message()
+                    .queue_url(queue_url)
+                    .receipt_handle(h)
+                    .send()
+                    .await
+                    .unwrap();
             }
         }
     }
@@ -103,12 +123,17 @@ pub struct Receiver {
 
 pub async fn receiver(status: u16) -> Receiver {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://127.0.0.1:{}/services/T000/B000/secret-token", listener.local_addr().unwrap().port());
+    let url = format!(
+        "http://127.0.0.1:{}/services/T000/B000/secret-token",
+        listener.local_addr().unwrap().port()
+    );
     let bodies = Arc::new(Mutex::new(Vec::new()));
     let sink = bodies.clone();
     tokio::spawn(async move {
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
             let sink = sink.clone();
             tokio::spawn(async move {
                 let mut buf = Vec::new();
@@ -128,7 +153,9 @@ pub async fn receiver(status: u16) -> Receiver {
                             .and_then(|v| v.trim().parse::<usize>().ok())
                             .unwrap_or(0);
                         if buf.len() >= split + 4 + len {
-                            sink.lock().unwrap().push(text[split + 4..split + 4 + len].to_owned());
+                            sink.lock()
+                                .unwrap()
+                                .push(text[split + 4..split + 4 + len].to_owned());
                             let resp = format!(
                                 "HTTP/1.1 {status} X\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok"
                             );

@@ -66,7 +66,8 @@ impl RotatorConfig {
             }
         };
         let d = PasswordPolicy::default();
-        let length: i64 = env.parse_or("PASSWORD_LENGTH", d.length, "a whole number of characters")?;
+        let length: i64 =
+            env.parse_or("PASSWORD_LENGTH", d.length, "a whole number of characters")?;
         if !(8..=4096).contains(&length) {
             return Err(ConfigError::Invalid {
                 name: "PASSWORD_LENGTH".into(),

@@ -25,13 +25,19 @@ pub enum DbError {
         port: u16,
         reason: String,
     },
-    #[error("connecting to {host}:{port} timed out after {secs} s (security group, route or endpoint missing?)")]
+    #[error(
+        "connecting to {host}:{port} timed out after {secs} s (security group, route or endpoint missing?)"
+    )]
     Timeout { host: String, port: u16, secs: u64 },
     #[error("TLS to {host}: certificate not trusted (not signed by the configured CA bundle)")]
     TlsUntrusted { host: String },
-    #[error("TLS to {host}: certificate is not valid for host name {name} (set tls_server_name for CNAME hosts)")]
+    #[error(
+        "TLS to {host}: certificate is not valid for host name {name} (set tls_server_name for CNAME hosts)"
+    )]
     TlsWrongHost { host: String, name: String },
-    #[error("TLS to {host}: the server does not offer TLS (set \"ssl\": false in the secret only if plaintext is really intended)")]
+    #[error(
+        "TLS to {host}: the server does not offer TLS (set \"ssl\": false in the secret only if plaintext is really intended)"
+    )]
     TlsUnsupported { host: String },
     #[error("TLS to {host} failed: {reason}")]
     Tls { host: String, reason: String },
@@ -40,7 +46,11 @@ pub enum DbError {
     #[error("permission denied for user {user}: {reason}")]
     PermissionDenied { user: String, reason: String },
     #[error("query as {user} on {host} timed out after {secs} s")]
-    QueryTimeout { host: String, user: String, secs: u64 },
+    QueryTimeout {
+        host: String,
+        user: String,
+        secs: u64,
+    },
     #[error("database error for user {user} on {host}: {reason}")]
     Other {
         host: String,
@@ -54,9 +64,9 @@ pub enum DbError {
 impl DbError {
     pub fn kind(&self) -> ErrorKind {
         match self {
-            DbError::Unreachable { .. } | DbError::Timeout { .. } | DbError::QueryTimeout { .. } => {
-                ErrorKind::Retryable
-            }
+            DbError::Unreachable { .. }
+            | DbError::Timeout { .. }
+            | DbError::QueryTimeout { .. } => ErrorKind::Retryable,
             DbError::AuthFailed { .. }
             | DbError::PermissionDenied { .. }
             | DbError::TlsUntrusted { .. }
@@ -250,7 +260,8 @@ impl Session {
     /// `ALTER ROLE … PASSWORD '<SCRAM verifier>'`: the server stores the verifier as given; the
     /// plaintext never leaves this process.
     pub async fn set_password(&self, role: &str, password: &SecretString) -> Result<(), DbError> {
-        let verifier = postgres_protocol::password::scram_sha_256(password.expose_secret().as_bytes());
+        let verifier =
+            postgres_protocol::password::scram_sha_256(password.expose_secret().as_bytes());
         self.exec(&format!(
             "ALTER ROLE {} WITH PASSWORD {}",
             quote_ident(role),
@@ -284,17 +295,27 @@ impl Session {
         };
         let (o, c) = (quote_ident(original), quote_ident(clone));
         self.exec(&format!("GRANT {o} TO {c}")).await?;
-        self.exec(&format!("ALTER ROLE {c} SET role = {}", quote_literal(original)))
-            .await?;
+        self.exec(&format!(
+            "ALTER ROLE {c} SET role = {}",
+            quote_literal(original)
+        ))
+        .await?;
         Ok(created)
     }
 }
 
 /// Name the root cause of a failed connect.
-fn classify(e: &tokio_postgres::Error, s: &DbSecret, verify_name: &str, timeout: Duration) -> DbError {
+fn classify(
+    e: &tokio_postgres::Error,
+    s: &DbSecret,
+    verify_name: &str,
+    timeout: Duration,
+) -> DbError {
     let host = s.host.clone();
     if let Some(code) = e.code() {
-        if *code == SqlState::INVALID_PASSWORD || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION {
+        if *code == SqlState::INVALID_PASSWORD
+            || *code == SqlState::INVALID_AUTHORIZATION_SPECIFICATION
+        {
             return DbError::AuthFailed {
                 host,
                 user: s.username.clone(),
@@ -303,7 +324,10 @@ fn classify(e: &tokio_postgres::Error, s: &DbSecret, verify_name: &str, timeout:
         if *code == SqlState::INSUFFICIENT_PRIVILEGE {
             return DbError::PermissionDenied {
                 user: s.username.clone(),
-                reason: e.as_db_error().map(|d| d.message().to_owned()).unwrap_or_default(),
+                reason: e
+                    .as_db_error()
+                    .map(|d| d.message().to_owned())
+                    .unwrap_or_default(),
             };
         }
     }
@@ -359,12 +383,12 @@ fn tls_error(e: &rustls::Error, host: &str, verify_name: &str) -> DbError {
         rustls::Error::InvalidCertificate(C::UnknownIssuer | C::BadSignature) => {
             DbError::TlsUntrusted { host: host.into() }
         }
-        rustls::Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
-            DbError::TlsWrongHost {
-                host: host.into(),
-                name: verify_name.into(),
-            }
-        }
+        rustls::Error::InvalidCertificate(
+            C::NotValidForName | C::NotValidForNameContext { .. },
+        ) => DbError::TlsWrongHost {
+            host: host.into(),
+            name: verify_name.into(),
+        },
         other => DbError::Tls {
             host: host.into(),
             reason: other.to_string(),

@@ -137,12 +137,25 @@ mod tests {
 
     #[test]
     fn gate_follows_the_reference() {
-        let v = versions(&[("cur", &[CURRENT]), ("pen", &[PENDING]), ("old", &[PREVIOUS])]);
+        let v = versions(&[
+            ("cur", &[CURRENT]),
+            ("pen", &[PENDING]),
+            ("old", &[PREVIOUS]),
+        ]);
         assert_eq!(gate("s", Some(true), &v, "pen").unwrap(), Gate::Proceed);
         assert_eq!(gate("s", None, &v, "cur").unwrap(), Gate::AlreadyCurrent);
-        assert!(matches!(gate("s", Some(true), &v, "old"), Err(RotatorError::NotPending { .. })));
-        assert!(matches!(gate("s", Some(true), &v, "nope"), Err(RotatorError::UnknownVersion { .. })));
-        assert!(matches!(gate("s", Some(false), &v, "pen"), Err(RotatorError::RotationDisabled { .. })));
+        assert!(matches!(
+            gate("s", Some(true), &v, "old"),
+            Err(RotatorError::NotPending { .. })
+        ));
+        assert!(matches!(
+            gate("s", Some(true), &v, "nope"),
+            Err(RotatorError::UnknownVersion { .. })
+        ));
+        assert!(matches!(
+            gate("s", Some(false), &v, "pen"),
+            Err(RotatorError::RotationDisabled { .. })
+        ));
         assert_eq!(current_version(&v), Some("cur"));
     }
 

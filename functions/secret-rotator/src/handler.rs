@@ -84,8 +84,8 @@ pub async fn run_step(deps: &Deps, ev: &RotationEvent) -> Result<RunReport, Rota
     let step = Step::parse(&ev.step)?;
     let secret = ev.secret_id.as_str();
     let token = ev.client_request_token.as_str();
-    let mut report = RunReport::new(FUNCTION, step.as_str(), false)
-        .with_correlation_id(Some(token.to_owned()));
+    let mut report =
+        RunReport::new(FUNCTION, step.as_str(), false).with_correlation_id(Some(token.to_owned()));
 
     let meta = deps.store.describe(secret).await?;
     let outcome = match domain::gate(secret, meta.rotation_enabled, &meta.versions, token)? {
@@ -147,7 +147,12 @@ async fn must_load(
 async fn create(deps: &Deps, ev: &RotationEvent) -> Result<Outcome, RotatorError> {
     let (secret, token) = (ev.secret_id.as_str(), ev.client_request_token.as_str());
     let current = must_load(deps, secret, CURRENT, None).await?;
-    if deps.store.get(secret, PENDING, Some(token)).await?.is_some() {
+    if deps
+        .store
+        .get(secret, PENDING, Some(token))
+        .await?
+        .is_some()
+    {
         return Ok(Outcome::skipped("pending version already has a value"));
     }
     let username = match deps.config.strategy {
@@ -210,7 +215,10 @@ async fn set_single(
             session
                 .set_password(&pending.username, &pending.password)
                 .await
-                .map_err(db_err(format!("setting the password of {}", pending.username)))?;
+                .map_err(db_err(format!(
+                    "setting the password of {}",
+                    pending.username
+                )))?;
             return Ok(Outcome::changed(format!(
                 "set new password for {} (as current)",
                 pending.username
@@ -224,19 +232,22 @@ async fn set_single(
         return Ok(Outcome::skipped("pending password already set"));
     }
     // The current password may be stale after an interrupted earlier rotation: try previous.
-    if let Some(previous) = load(deps, secret, PREVIOUS, None).await? {
-        if previous.username == pending.username && previous.host == pending.host {
-            if let Ok(session) = deps.connector.connect(&previous).await {
-                session
-                    .set_password(&pending.username, &pending.password)
-                    .await
-                    .map_err(db_err(format!("setting the password of {}", pending.username)))?;
-                return Ok(Outcome::changed(format!(
-                    "set new password for {} (as previous)",
-                    pending.username
-                )));
-            }
-        }
+    if let Some(previous) = load(deps, secret, PREVIOUS, None).await?
+        && previous.username == pending.username
+        && previous.host == pending.host
+        && let Ok(session) = deps.connector.connect(&previous).await
+    {
+        session
+            .set_password(&pending.username, &pending.password)
+            .await
+            .map_err(db_err(format!(
+                "setting the password of {}",
+                pending.username
+            )))?;
+        return Ok(Outcome::changed(format!(
+            "set new password for {} (as previous)",
+            pending.username
+        )));
     }
     Err(db_err(format!(
         "no stored credential (current, pending, previous) logs in as {}",
@@ -259,19 +270,28 @@ async fn set_alternating(
     deps.connector
         .connect(current)
         .await
-        .map_err(db_err(format!("logging in as current user {}", current.username)))?;
+        .map_err(db_err(format!(
+            "logging in as current user {}",
+            current.username
+        )))?;
     let master = master_login(deps, secret, current).await?;
     let session = deps
         .connector
         .connect(&master)
         .await
-        .map_err(db_err(format!("logging in as master user {}", master.username)))?;
+        .map_err(db_err(format!(
+            "logging in as master user {}",
+            master.username
+        )))?;
     let original = domain::base_username(&current.username);
     if pending.username == original {
         session
             .set_password(&pending.username, &pending.password)
             .await
-            .map_err(db_err(format!("setting the password of {}", pending.username)))?;
+            .map_err(db_err(format!(
+                "setting the password of {}",
+                pending.username
+            )))?;
         return Ok(Outcome::changed(format!(
             "set new password for {}",
             pending.username
@@ -295,19 +315,22 @@ async fn master_login(
     secret: &str,
     current: &DbSecret,
 ) -> Result<DbSecret, RotatorError> {
-    let arn = current.masterarn.clone().ok_or_else(|| RotatorError::BadSecret {
-        secret: secret.to_owned(),
-        stage: CURRENT.into(),
-        reason: "\"masterarn\" is missing (required for alternating-users rotation)".into(),
-    })?;
-    let json = deps
-        .store
-        .get(&arn, CURRENT, None)
-        .await?
-        .ok_or_else(|| RotatorError::MissingVersion {
-            secret: arn.clone(),
+    let arn = current
+        .masterarn
+        .clone()
+        .ok_or_else(|| RotatorError::BadSecret {
+            secret: secret.to_owned(),
             stage: CURRENT.into(),
+            reason: "\"masterarn\" is missing (required for alternating-users rotation)".into(),
         })?;
+    let json =
+        deps.store
+            .get(&arn, CURRENT, None)
+            .await?
+            .ok_or_else(|| RotatorError::MissingVersion {
+                secret: arn.clone(),
+                stage: CURRENT.into(),
+            })?;
     let master = DbSecret::parse_master(&json).map_err(|reason| RotatorError::BadSecret {
         secret: arn.clone(),
         stage: CURRENT.into(),
@@ -388,12 +411,17 @@ async fn test(deps: &Deps, secret: &str, token: &str) -> Result<Outcome, Rotator
         .connector
         .connect(&pending)
         .await
-        .map_err(db_err(format!("logging in with the pending credentials of {}", pending.username)))?;
+        .map_err(db_err(format!(
+            "logging in with the pending credentials of {}",
+            pending.username
+        )))?;
     let user = session
         .probe()
         .await
         .map_err(db_err("running the test query"))?;
-    Ok(Outcome::skipped(format!("pending credentials log in as {user}")))
+    Ok(Outcome::skipped(format!(
+        "pending credentials log in as {user}"
+    )))
 }
 
 /// finishSecret: move AWSCURRENT to the token's version.

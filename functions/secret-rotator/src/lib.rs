@@ -30,12 +30,15 @@ impl Deps {
     }
 
     pub fn new(sdk: &aws_config::SdkConfig, config: RotatorConfig) -> Result<Self, RotatorError> {
-        let connector =
-            db::Connector::new(&config.ca_bundle_pem, config.connect_timeout, config.query_timeout)
-                .map_err(|source| RotatorError::Database {
-                    what: "loading the CA bundle".into(),
-                    source,
-                })?;
+        let connector = db::Connector::new(
+            &config.ca_bundle_pem,
+            config.connect_timeout,
+            config.query_timeout,
+        )
+        .map_err(|source| RotatorError::Database {
+            what: "loading the CA bundle".into(),
+            source,
+        })?;
         Ok(Deps {
             store: store::SecretStore::new(aws_sdk_secretsmanager::Client::new(sdk)),
             rds: aws_sdk_rds::Client::new(sdk),

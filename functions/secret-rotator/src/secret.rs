@@ -96,8 +96,9 @@ impl DbSecret {
         let ssl = match raw.get("ssl") {
             None | Some(Value::Null) => true,
             Some(Value::Bool(b)) => *b,
-            Some(Value::String(s)) => caretaker_shared::config::parse_bool(s)
-                .ok_or("\"ssl\" must be true or false")?,
+            Some(Value::String(s)) => {
+                caretaker_shared::config::parse_bool(s).ok_or("\"ssl\" must be true or false")?
+            }
             Some(_) => return Err("\"ssl\" must be true or false".into()),
         };
         let masterarn = text(&raw, "masterarn")?.filter(|s| !s.is_empty());
@@ -176,8 +177,10 @@ mod tests {
 
     #[test]
     fn defaults_port_dbname_and_tls() {
-        let s = DbSecret::parse(r#"{"engine":"aurora-postgresql","host":"h","username":"u","password":"p"}"#)
-            .unwrap();
+        let s = DbSecret::parse(
+            r#"{"engine":"aurora-postgresql","host":"h","username":"u","password":"p"}"#,
+        )
+        .unwrap();
         assert_eq!((s.port, s.ssl, s.dbname.as_str()), (5432, true, "postgres"));
     }
 
@@ -195,11 +198,26 @@ mod tests {
     #[test]
     fn malformed_secrets_say_what_is_wrong_without_values() {
         for (json, expect) in [
-            (r#"{"engine":"mysql","host":"h","username":"u","password":"p"}"#, "engine"),
-            (r#"{"engine":"postgres","username":"u","password":"hunter2"}"#, "\"host\" is missing"),
-            (r#"{"engine":"postgres","host":"h","port":"99999","username":"u","password":"hunter2"}"#, "port"),
-            (r#"{"engine":"postgres","host":"h","port":true,"username":"u","password":"hunter2"}"#, "port"),
-            (r#"{"engine":"postgres","host":"h","username":"u"}"#, "\"password\" is missing"),
+            (
+                r#"{"engine":"mysql","host":"h","username":"u","password":"p"}"#,
+                "engine",
+            ),
+            (
+                r#"{"engine":"postgres","username":"u","password":"hunter2"}"#,
+                "\"host\" is missing",
+            ),
+            (
+                r#"{"engine":"postgres","host":"h","port":"99999","username":"u","password":"hunter2"}"#,
+                "port",
+            ),
+            (
+                r#"{"engine":"postgres","host":"h","port":true,"username":"u","password":"hunter2"}"#,
+                "port",
+            ),
+            (
+                r#"{"engine":"postgres","host":"h","username":"u"}"#,
+                "\"password\" is missing",
+            ),
             ("hunter2", "not valid JSON"),
         ] {
             let err = DbSecret::parse(json).unwrap_err();
@@ -220,6 +238,9 @@ mod tests {
             DbSecret::parse_master(r#"{"username":"postgres","password":"p"}"#).unwrap(),
             MasterSecret::CredentialsOnly { .. }
         ));
-        assert!(matches!(DbSecret::parse_master(GOOD).unwrap(), MasterSecret::Full(_)));
+        assert!(matches!(
+            DbSecret::parse_master(GOOD).unwrap(),
+            MasterSecret::Full(_)
+        ));
     }
 }

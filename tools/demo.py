@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""`make demo`: seed the estate, then run each function as a real Lambda binary through the Lambda
+runtime API (`cargo lambda watch` + `cargo lambda invoke --data-file events/...`) and print what it
+did. Runs inside `tools/stack.py run`, which provides the environment and cleans up."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+
+ROOT = Path(__file__).resolve().parent.parent
+STACK = Path(os.environ["CARETAKER_STACK_DIR"])
+BIN = ROOT / ".venv" / "bin"
+
+
+def banner(title):
+    print(f"\n=== {title} " + "=" * max(0, 76 - len(title)), flush=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Watch:
+    """`cargo lambda watch` emulating the Lambda service for the functions of this workspace."""
+
+    def __init__(self, env):
+        self.port = free_port()
+        env_file = STACK / "lambda.env"
+        env_file.write_text("".join(f"{k}='{v}'\n" for k, v in env.items()))
+        self.log = open(STACK / "cargo-lambda-watch.log", "wb")
+        self.proc = subprocess.Popen(
+            [str(BIN / "cargo-lambda"), "lambda", "watch", "--ignore-changes", "-A", "127.0.0.1",
+             "-P", str(self.port), "--env-file", str(env_file)],
+            # It stops when its standard input closes: hold a pipe open until stop().
+            cwd=ROOT, stdin=subprocess.PIPE, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    sys.stderr.write((STACK / "cargo-lambda-watch.log").read_text()[-3000:])
+                    raise SystemExit("cargo lambda watch exited")
+                time.sleep(0.2)
+        raise SystemExit("cargo lambda watch did not start")
+
+    def invoke(self, function, data_file):
+        out = subprocess.run(
+            [str(BIN / "cargo-lambda"), "lambda", "invoke", function, "-A", "127.0.0.1", "-P", str(self.port),
+             "--data-file", str(data_file), "--output-format", "json"],
+            cwd=ROOT, capture_output=True, text=True)
+        if out.returncode != 0:
+            tail = (STACK / "cargo-lambda-watch.log").read_text()[-2000:]
+            return None, (out.stdout + out.stderr).strip() + "\n--- cargo lambda watch log (tail) ---\n" + tail
+        return json.loads(out.stdout), None
+
+    def stop(self):
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+
+
+def creds_env(c):
+    return {"AWS_ACCESS_KEY_ID": c["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": c["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": c["SessionToken"]}
+
+
+def login(secret):
+    """Try a TLS login with these credentials; returns (ok, message)."""
+    env = {**os.environ, "PGPASSWORD": secret["password"], "PGSSLMODE": "verify-full",
+           "PGSSLROOTCERT": os.environ["CARETAKER_PG_CA"], "PGCONNECT_TIMEOUT": "5"}
+    r = subprocess.run(["psql", "-h", secret["host"], "-p", str(secret["port"]), "-U", secret["username"],
+                        "-d", secret["dbname"], "-tAc", "select count(*) from orders"],
+                       env=env, capture_output=True, text=True)
+    if r.returncode == 0:
+        return True, f"logged in, {r.stdout.strip()} orders visible"
+    return False, r.stderr.strip().splitlines()[-1] if r.stderr.strip() else "failed"
+
+
+def act_secret_rotator(watch, estate):
+    banner("secret-rotator: rotate the dev app database secret (single user)")
+    dev = estate["credentials"]["dev"]
+    sm = boto3.client("secretsmanager", endpoint_url=os.environ["AWS_ENDPOINT_URL"],
+                      aws_access_key_id=dev["AccessKeyId"], aws_secret_access_key=dev["SecretAccessKey"],
+                      aws_session_token=dev["SessionToken"])
+    secret_id = "innovate/dev/app-db"
+    token = json.loads((ROOT / "events/secret-rotator/create-secret.json").read_text())["ClientRequestToken"]
+    old = json.loads(sm.get_secret_value(SecretId=secret_id, VersionStage="AWSCURRENT")["SecretString"])
+    # What Secrets Manager does when a rotation starts: register the token as AWSPENDING.
+    # (The emulator's RotateSecret does not run a rotation, and holds no value-less versions.)
+    sm.put_secret_value(SecretId=secret_id, ClientRequestToken=token, SecretBinary=b"\0",
+                        VersionStages=["AWSPENDING"])
+    print(f"rotation started for {secret_id}, token {token}")
+    for step in ("create-secret", "set-secret", "test-secret", "finish-secret"):
+        report, err = watch.invoke("secret-rotator", ROOT / f"events/secret-rotator/{step}.json")
+        if err:
+            print(f"  {step:<14} FAILED: {err}")
+            return False
+        r = report["resources"][0]
+        what = r.get("action") or r.get("reason") or r.get("error")
+        print(f"  {step:<14} {r['outcome']:<9} {what}")
+    new = json.loads(sm.get_secret_value(SecretId=secret_id, VersionStage="AWSCURRENT")["SecretString"])
+    ok_old, msg_old = login(old)
+    ok_new, msg_new = login(new)
+    print(f"  old password: {'ACCEPTED (unexpected!)' if ok_old else 'rejected'} — {msg_old}")
+    print(f"  new password: {'accepted' if ok_new else 'REJECTED (unexpected!)'} — {msg_new}")
+    server_log = Path(os.environ["CARETAKER_PG_LOG"]).read_text()
+    leaked = new["password"] in server_log
+    print(f"  server log (log_statement=all) holds the new plaintext password: {'YES (bug!)' if leaked else 'no'}"
+          " — the rotator sent a SCRAM-SHA-256 verifier")
+    # The demo's own view of the secret: versions and stages, never values.
+    stages = sm.describe_secret(SecretId=secret_id)["VersionIdsToStages"]
+    for v, s in stages.items():
+        print(f"  version {v}: {', '.join(s)}")
+    return (not ok_old) and ok_new and not leaked
+
+
+def main():
+    banner("seeding the local estate")
+    subprocess.run([str(BIN / "python"), str(ROOT / "tools/seed.py")], check=True)
+    estate = json.loads((STACK / "estate.json").read_text())
+
+    banner("starting the Lambda runtime emulator (cargo lambda watch)")
+    env = {
+        "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
+        "AWS_REGION": os.environ["AWS_REGION"],
+        "RUST_LOG": "info",
+        # The production binary ships the RDS CA bundle; locally it trusts the stack's CA instead.
+        "RDS_CA_BUNDLE": os.environ["CARETAKER_PG_CA"],
+        # The functions run as in the dev account, with the role's credentials.
+        **creds_env(estate["credentials"]["dev"]),
+    }
+    watch = Watch(env)
+    print(f"listening on 127.0.0.1:{watch.port}; functions are built on first invoke")
+    ok = True
+    try:
+        ok &= act_secret_rotator(watch, estate)
+    finally:
+        watch.stop()
+    banner("demo finished" + ("" if ok else " WITH UNEXPECTED RESULTS"))
+    print("The local stack is stopped next; nothing is left running.")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Seed the local stack with the estate of ../shared/seed/architecture.md (Innovate Inc.):
+AWS Organizations with management, dev and prod accounts (reached by role assumption), EKS
+`innovate-dev` with Fargate profiles and an add-on node group, RDS PostgreSQL in dev and prod,
+central ECR repositories, the app database secret, monthly budgets; and the app's database in the
+local PostgreSQL. Writes the facts to $CARETAKER_STACK_DIR/estate.json and prints them readably.
+"""
+import json
+import os
+import random
+import subprocess
+import sys
+
+import boto3
+
+ENDPOINT = os.environ["AWS_ENDPOINT_URL"]
+REGION = os.environ["AWS_REGION"]
+ROLE = "caretaker-spoke"
+TAGS = lambda env: {"project": "innovate", "env": env, "cost_center": "engineering" if env != "mgmt" else "platform"}
+
+
+def client(service, creds=None):
+    kw = {}
+    if creds:
+        kw = dict(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                  aws_session_token=creds["SessionToken"])
+    return boto3.client(service, endpoint_url=ENDPOINT, region_name=REGION, **kw)
+
+
+def assume(account):
+    return client("sts").assume_role(RoleArn=f"arn:aws:iam::{account}:role/{ROLE}",
+                                      RoleSessionName="caretaker-seed")["Credentials"]
+
+
+def taglist(d, key="Key", value="Value"):
+    return [{key: k, value: v} for k, v in d.items()]
+
+
+def psql(sql, db="postgres"):
+    subprocess.run(["psql", "-v", "ON_ERROR_STOP=1", "-q", "-h", os.environ["CARETAKER_PG_SOCKET_DIR"],
+                    "-p", os.environ["CARETAKER_PG_PORT"], "-U", "postgres", "-d", db],
+                   input=sql, text=True, check=True, stdout=subprocess.DEVNULL)
+
+
+def seed_database(app_password):
+    psql(f"CREATE ROLE innovate_app LOGIN PASSWORD '{app_password}';"
+         "CREATE DATABASE innovate OWNER innovate_app;")
+    psql("""
+SET ROLE innovate_app;
+CREATE TABLE customers (id bigserial PRIMARY KEY, email text NOT NULL UNIQUE, name text NOT NULL,
+                        created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now());
+CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id bigint NOT NULL REFERENCES customers(id),
+                     total_cents integer NOT NULL CHECK (total_cents >= 0), status text NOT NULL,
+                     created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now());
+INSERT INTO customers (email, name, created_at, updated_at)
+  SELECT 'customer' || g || '@example.com', 'Customer ' || g, now() - (g || ' hours')::interval, now() - (g || ' minutes')::interval
+  FROM generate_series(1, 500) g;
+INSERT INTO orders (customer_id, total_cents, status, created_at, updated_at)
+  SELECT 1 + (g % 500), 500 + (g * 37) % 20000, (ARRAY['paid','shipped','refunded'])[1 + g % 3],
+         now() - (g || ' minutes')::interval, now() - (g || ' seconds')::interval
+  FROM generate_series(1, 2000) g;
+""", db="innovate")
+
+
+def main():
+    random.seed(7)
+    org = client("organizations")
+    org.create_organization(FeatureSet="ALL")
+    mgmt_id = client("sts").get_caller_identity()["Account"]
+    accounts = {"mgmt": mgmt_id}
+    for env in ("dev", "prod"):
+        status = org.create_account(Email=f"aws-{env}@innovate.example", AccountName=f"innovate-{env}",
+                                    Tags=taglist(TAGS(env)))["CreateAccountStatus"]
+        accounts[env] = status["AccountId"]
+    creds = {env: assume(accounts[env]) for env in ("dev", "prod")}
+    estate = {"accounts": accounts, "resources": []}
+    add = lambda env, kind, name, **facts: estate["resources"].append(
+        {"env": env, "account": accounts[env], "kind": kind, "name": name, **facts})
+
+    # Management: central ECR, budgets.
+    ecr = client("ecr")
+    for repo in ("backend", "frontend"):
+        ecr.create_repository(repositoryName=repo, imageScanningConfiguration={"scanOnPush": True},
+                              imageTagMutability="MUTABLE", tags=taglist(TAGS("mgmt")))
+        add("mgmt", "ecr-repository", repo, scanOnPush=True)
+
+    # Dev: EKS with Fargate + add-on node group, single-AZ RDS, the app secret.
+    eks = client("eks", creds["dev"])
+    vpc = {"subnetIds": ["subnet-0dev0000000000001"], "securityGroupIds": ["sg-0dev000000000001"]}
+    eks.create_cluster(name="innovate-dev", version="1.30", roleArn=f"arn:aws:iam::{accounts['dev']}:role/eks-cluster",
+                       resourcesVpcConfig=vpc, tags=TAGS("dev"))
+    add("dev", "eks-cluster", "innovate-dev", version="1.30")
+    for name, ns in (("app", "innovate"), ("system", "kube-system")):
+        eks.create_fargate_profile(fargateProfileName=name, clusterName="innovate-dev",
+                                   podExecutionRoleArn=f"arn:aws:iam::{accounts['dev']}:role/eks-fargate",
+                                   subnets=vpc["subnetIds"], selectors=[{"namespace": ns}], tags=TAGS("dev"))
+        add("dev", "eks-fargate-profile", f"innovate-dev/{name}", namespace=ns)
+    eks.create_nodegroup(clusterName="innovate-dev", nodegroupName="addons", instanceTypes=["t3.small"],
+                         scalingConfig={"minSize": 2, "maxSize": 3, "desiredSize": 2}, subnets=vpc["subnetIds"],
+                         nodeRole=f"arn:aws:iam::{accounts['dev']}:role/eks-node",
+                         tags={**TAGS("dev"), "caretaker/schedule": "office-hours"})
+    add("dev", "eks-nodegroup", "innovate-dev/addons", instanceType="t3.small", size="2 (min 2, max 3)")
+
+    for env, multi_az, retention, klass in (("dev", False, 1, "db.t4g.small"), ("prod", True, 7, "db.t4g.small")):
+        rds = client("rds", creds[env])
+        rds.create_db_instance(DBInstanceIdentifier=f"innovate-{env}-db", Engine="postgres", EngineVersion="15.7",
+                               DBInstanceClass=klass, AllocatedStorage=20, MasterUsername="postgres",
+                               MasterUserPassword="seed-" + os.urandom(8).hex(), MultiAZ=multi_az,
+                               BackupRetentionPeriod=retention, StorageEncrypted=True, DBName="innovate",
+                               Tags=taglist({**TAGS(env), **({"caretaker/schedule": "office-hours"} if env == "dev" else {})}))
+        snaps = rds.describe_db_snapshots(DBInstanceIdentifier=f"innovate-{env}-db", SnapshotType="automated")
+        add(env, "rds-instance", f"innovate-{env}-db", cls=klass, multiAZ=multi_az,
+            backupRetentionDays=retention, automatedSnapshots=len(snaps["DBSnapshots"]))
+
+    # The app's database secret (dev): points at the local PostgreSQL, TLS verified.
+    app_password = "Seed-" + os.urandom(12).hex()
+    seed_database(app_password)
+    sm = client("secretsmanager", creds["dev"])
+    secret = {"engine": "postgres", "host": os.environ["CARETAKER_PG_HOST"], "port": int(os.environ["CARETAKER_PG_PORT"]),
+              "username": "innovate_app", "password": app_password, "dbname": "innovate", "ssl": True}
+    arn = sm.create_secret(Name="innovate/dev/app-db", SecretString=json.dumps(secret),
+                           Tags=taglist(TAGS("dev")))["ARN"]
+    add("dev", "secret", "innovate/dev/app-db", user="innovate_app", rotation="every 90 days")
+    estate["devAppSecretArn"] = arn
+
+    # Budgets per account, with this month's spend staged.
+    for env, limit, actual, forecast in (("mgmt", "150", "61.20", "118.00"), ("dev", "400", "251.35", "436.90"),
+                                         ("prod", "2000", "1104.80", "1890.00")):
+        bud = client("budgets", creds.get(env))
+        bud.create_budget(AccountId=accounts[env], Budget={
+            "BudgetName": f"innovate-{env}-monthly", "BudgetType": "COST", "TimeUnit": "MONTHLY",
+            "BudgetLimit": {"Amount": limit, "Unit": "USD"},
+            "CostFilters": {"TagKeyValue": [f"user:env${env}"]},
+            "CalculatedSpend": {"ActualSpend": {"Amount": actual, "Unit": "USD"},
+                                "ForecastedSpend": {"Amount": forecast, "Unit": "USD"}}})
+        add(env, "budget", f"innovate-{env}-monthly", limit=f"${limit}", actual=f"${actual}", forecast=f"${forecast}")
+
+    estate["credentials"] = {env: {k: creds[env][k] for k in ("AccessKeyId", "SecretAccessKey", "SessionToken")}
+                             for env in creds}
+    path = os.path.join(os.environ["CARETAKER_STACK_DIR"], "estate.json")
+    with open(path, "w") as f:
+        json.dump(estate, f, default=str, indent=2)
+
+    print("Seeded estate (Innovate Inc.):")
+    for env in ("mgmt", "dev", "prod"):
+        print(f"  {env:<5} account {accounts[env]}")
+        for r in estate["resources"]:
+            if r["env"] == env:
+                facts = ", ".join(f"{k}={v}" for k, v in r.items() if k not in ("env", "account", "kind", "name"))
+                print(f"        {r['kind']:<20} {r['name']:<26} {facts}")
+    print("  database innovate (local PostgreSQL 15, TLS): customers 500 rows, orders 2000 rows")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
