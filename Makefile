@@ -7,7 +7,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: demo test bootstrap fmt-check clippy unit-and-integration lint-template build bench stack-up stack-down
+.PHONY: bench-rotator demo test bootstrap fmt-check clippy unit-and-integration lint-template build bench stack-up stack-down
 
 ## demo: start the local stack, seed the estate, run each function as a Lambda binary, print what it did
 demo: bootstrap
@@ -44,9 +44,12 @@ build:
 	cargo build --workspace --bins
 
 ## bench: benchmarks that print figures (never timed assertions)
-bench: bootstrap
-	cargo build --release --workspace --bins --benches
-	tools/stack.py run -- cargo bench --workspace
+bench: bench-rotator
+
+bench-rotator: bootstrap
+	@echo "==> building secret-rotator in release mode"
+	cargo build --release -p secret-rotator
+	tools/stack.py run -- $(VENV)/bin/python tools/bench_rotator.py --binary target/release/secret-rotator
 
 stack-up: bootstrap
 	@tools/stack.py up

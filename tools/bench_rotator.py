@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""Benchmark of secret-rotator as a real Lambda binary, against the local stack. Prints figures;
+asserts nothing about time.
+
+A minimal Lambda Runtime API (the protocol the binary speaks on Lambda) feeds it rotation steps:
+- cold start: process start to first response, over several fresh processes;
+- each step and a whole rotation (four steps), median and p95 over many rotations, one warm process;
+- peak memory (VmHWM) of the warm process.
+
+    tools/stack.py run -- .venv/bin/python tools/bench_rotator.py [--rotations N] [--binary PATH]
+"""
+import argparse
+import http.server
+import json
+import os
+import queue
+import statistics
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import boto3
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class RuntimeApi(http.server.ThreadingHTTPServer):
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.events = queue.Queue()
+        self.results = queue.Queue()
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):  # /2018-06-01/runtime/invocation/next
+        event = self.server.events.get()
+        body = json.dumps(event).encode()
+        self.send_response(200)
+        self.send_header("Lambda-Runtime-Aws-Request-Id", str(uuid.uuid4()))
+        self.send_header("Lambda-Runtime-Deadline-Ms", str(int(time.time() * 1000) + 30000))
+        self.send_header("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:bench")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def do_POST(self):  # .../response or .../error
+        n = int(self.headers.get("Content-Length", 0))
+        body = self.rfile.read(n)
+        self.server.results.put((time.perf_counter(), self.path.endswith("/response"), body))
+        self.send_response(202)
+        self.end_headers()
+
+
+def pct(values, p):
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--rotations", type=int, default=50)
+    ap.add_argument("--cold-starts", type=int, default=10)
+    ap.add_argument("--binary", default=None)
+    args = ap.parse_args()
+    binary = Path(args.binary).resolve() if args.binary else next(
+        (p for p in (ROOT / "target/release/secret-rotator", ROOT / "target/debug/secret-rotator") if p.exists()), None)
+    if not binary:
+        raise SystemExit("build the function first: cargo build --release -p secret-rotator")
+
+    # A role and its secret.
+    user = "bench_" + uuid.uuid4().hex[:8]
+    subprocess.run(["psql", "-q", "-h", os.environ["CARETAKER_PG_SOCKET_DIR"], "-p", os.environ["CARETAKER_PG_PORT"],
+                    "-U", "postgres", "-c", f"CREATE ROLE {user} LOGIN PASSWORD 'Bench-initial-1'"], check=True)
+    sm = boto3.client("secretsmanager", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+    secret = {"engine": "postgres", "host": "localhost", "port": int(os.environ["CARETAKER_PG_PORT"]),
+              "username": user, "password": "Bench-initial-1", "dbname": "postgres", "ssl": True}
+    arn = sm.create_secret(Name=f"bench/{user}", SecretString=json.dumps(secret))["ARN"]
+
+    # One Runtime API per process: a killed process leaves a pending /next behind.
+    def start(api_env):
+        api = RuntimeApi()
+        threading.Thread(target=api.serve_forever, daemon=True).start()
+        e = {**api_env, "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.server_address[1]}"}
+        return api, subprocess.Popen([str(binary)], env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    env = {**os.environ,
+           "AWS_LAMBDA_FUNCTION_NAME": "secret-rotator", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
+           "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_LAMBDA_LOG_STREAM_NAME": "bench",
+           "AWS_LAMBDA_LOG_GROUP_NAME": "bench", "RDS_CA_BUNDLE": os.environ["CARETAKER_PG_CA"], "RUST_LOG": "warn"}
+
+    def begin():
+        token = str(uuid.uuid4())
+        sm.put_secret_value(SecretId=arn, ClientRequestToken=token, SecretBinary=b"\0", VersionStages=["AWSPENDING"])
+        return token
+
+    def invoke(api, step, token):
+        t0 = time.perf_counter()
+        api.events.put({"Step": step, "SecretId": arn, "ClientRequestToken": token})
+        t1, ok, body = api.results.get(timeout=60)
+        if not ok:
+            raise SystemExit(f"{step} failed: {body.decode()}")
+        return t1 - t0
+
+    # Cold starts: a fresh process per measurement, first event = a createSecret of a new rotation
+    # (the replay of an already-AWSCURRENT token would be cheaper than real work).
+    colds = []
+    for _ in range(args.cold_starts):
+        token = begin()
+        t0 = time.perf_counter()
+        api, proc = start(env)
+        api.events.put({"Step": "createSecret", "SecretId": arn, "ClientRequestToken": token})
+        t1, ok, body = api.results.get(timeout=60)
+        colds.append(t1 - t0)
+        for step in ("setSecret", "testSecret", "finishSecret"):
+            invoke(api, step, token)
+        proc.kill()
+        proc.wait()
+        api.shutdown()
+
+    # Warm: one process, many rotations.
+    api, proc = start(env)
+    steps = {s: [] for s in ("createSecret", "setSecret", "testSecret", "finishSecret")}
+    totals = []
+    for _ in range(args.rotations):
+        token = begin()
+        total = 0.0
+        for step in steps:
+            d = invoke(api, step, token)
+            steps[step].append(d)
+            total += d
+        totals.append(total)
+    status = Path(f"/proc/{proc.pid}/status").read_text()
+    hwm = next(l.split()[1] for l in status.splitlines() if l.startswith("VmHWM"))
+    proc.kill()
+    proc.wait()
+    api.shutdown()
+
+    ms = lambda v: f"{v * 1000:7.1f} ms"
+    print(f"secret-rotator benchmark ({binary.relative_to(ROOT)}; local moto + PostgreSQL 15 with TLS;"
+          f" {args.rotations} rotations, {args.cold_starts} cold starts)")
+    print(f"  {'':<22}{'median':>10}{'p95':>11}")
+    for step, v in steps.items():
+        print(f"  {step:<22}{ms(statistics.median(v))}{ms(pct(v, 95)):>11}")
+    print(f"  {'whole rotation':<22}{ms(statistics.median(totals))}{ms(pct(totals, 95)):>11}")
+    print(f"  {'cold start (to 1st resp.)':<22}{ms(statistics.median(colds))}{ms(pct(colds, 95)):>11}")
+    print(f"  peak memory (VmHWM) of the warm process after {args.rotations} rotations: {int(hwm) / 1024:.1f} MiB")
+
+
+if __name__ == "__main__":
+    main()
