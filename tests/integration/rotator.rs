@@ -167,15 +167,7 @@ impl Fixture {
     }
 
     pub async fn stage(&self, stage: &str) -> DbSecret {
-        let v = self
-            .sm()
-            .get_secret_value()
-            .secret_id(&self.secret)
-            .version_stage(stage)
-            .send()
-            .await
-            .unwrap();
-        DbSecret::parse(v.secret_string.as_deref().unwrap()).unwrap()
+        DbSecret::parse(&self.stage_raw(stage).await.to_string()).unwrap()
     }
 
     pub async fn stage_raw(&self, stage: &str) -> serde_json::Value {
