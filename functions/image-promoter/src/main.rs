@@ -1,0 +1,10 @@
+//! image-promoter Lambda: thin entry point. See `handler`.
+use image_promoter::{Deps, handler};
+use lambda_runtime::{Error, service_fn};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    caretaker_shared::telemetry::init("image-promoter");
+    let deps = Deps::from_env().await?;
+    lambda_runtime::run(service_fn(|event| handler::handle(event, &deps))).await
+}
