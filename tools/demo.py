@@ -129,12 +129,87 @@ def act_secret_rotator(watch, estate):
     return (not ok_old) and ok_new and not leaked
 
 
+def act_image_promoter(estate):
+    banner("image-promoter: scan-gated promotion in the central ECR (management account)")
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    ecr = boto3.client("ecr", endpoint_url=endpoint)
+    sns = boto3.client("sns", endpoint_url=endpoint)
+    sqs = boto3.client("sqs", endpoint_url=endpoint)
+    topic = sns.create_topic(Name="caretaker-alerts")["TopicArn"]
+    queue = sqs.create_queue(QueueName="demo-alerts")["QueueUrl"]
+    qarn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=qarn, Attributes={"RawMessageDelivery": "true"})
+
+    def push(repo, tag, findings):
+        salt = os.urandom(32).hex()
+        manifest = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                    "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023,
+                               "digest": f"sha256:{salt}"},
+                    "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 32654,
+                                "digest": f"sha256:{salt}"}]}
+        digest = ecr.put_image(repositoryName=repo, imageManifest=json.dumps(manifest), imageTag=tag)["image"]["imageId"]["imageDigest"]
+        # The emulator does not scan on push: start the scan and queue what the scanner would find.
+        ecr.start_image_scan(repositoryName=repo, imageId={"imageDigest": digest})
+        result = {"repositoryName": repo, "imageId": {"imageDigest": digest},
+                  "imageScanStatus": {"status": "COMPLETE", "description": "The scan was completed successfully."},
+                  "imageScanFindings": {"findings": [
+                      {"name": cve, "severity": sev, "attributes": [{"key": "package_name", "value": pkg},
+                                                                    {"key": "package_version", "value": ver}]}
+                      for cve, sev, pkg, ver in findings]}}
+        import urllib.request
+        req = urllib.request.Request(f"{endpoint}/moto-api/static/ecr/scan-finding-results", method="POST",
+                                     data=json.dumps({"results": [result]}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req).read()
+        print(f"  pushed {repo}:{tag} ({digest[:19]}...), scan: "
+              + (", ".join(f"{c} {s} in {p}" for c, s, p, _ in findings) or "no findings"))
+        return digest
+
+    backend = push("backend", "sha-4f2a9c1", [("CVE-2026-0001", "MEDIUM", "libxml2", "2.9.14")])
+    push("frontend", "sha-9c0ffee", [("CVE-2026-31337", "CRITICAL", "openssl", "3.0.11"),
+                                     ("CVE-2026-0002", "LOW", "zlib", "1.2.13")])
+    # The backend's scan event, as EventBridge would deliver it (the emulator's digest filled in).
+    event = json.loads((ROOT / "events/image-promoter/basic-scan.json").read_text())
+    event["detail"]["image-digest"] = backend
+    scan_event = STACK / "backend-scan.json"
+    scan_event.write_text(json.dumps(event))
+
+    watch = Watch({"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": os.environ["AWS_REGION"], "RUST_LOG": "info",
+                   "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                   "REPOSITORIES": "backend,frontend", "ALERT_TOPIC_ARN": topic})
+    ok = True
+    try:
+        for label, data in (("backend scan event", scan_event),
+                            ("frontend re-evaluation", ROOT / "events/image-promoter/manual-frontend.json"),
+                            ("backend scan event again", scan_event)):
+            report, err = watch.invoke("image-promoter", data)
+            if err:
+                print(f"  {label}: FAILED: {err}")
+                return False
+            for r in report["resources"]:
+                what = r.get("action") or r.get("reason") or r.get("error") or ""
+                print(f"  {label:<26} {r['id'].split('@')[0]:<9} {r['outcome']:<9} {what}")
+    finally:
+        watch.stop()
+    tags = {repo: sorted(t for i in ecr.describe_images(repositoryName=repo)["imageDetails"] for t in i.get("imageTags", []))
+            for repo in ("backend", "frontend")}
+    print(f"  tags now: backend {tags['backend']}, frontend {tags['frontend']}")
+    ok &= "prod-4f2a9c1" in tags["backend"] and not any(t.startswith("prod-") for t in tags["frontend"])
+    msgs = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", [])
+    print(f"  notifications sent to the alert topic: {len(msgs)}")
+    for m in msgs:
+        print("    | " + m["Body"].rstrip().replace("\n", "\n    | "))
+    return ok
+
+
 def main():
     banner("seeding the local estate")
     subprocess.run([str(BIN / "python"), str(ROOT / "tools/seed.py")], check=True)
     estate = json.loads((STACK / "estate.json").read_text())
 
-    banner("starting the Lambda runtime emulator (cargo lambda watch)")
+    ok = act_image_promoter(estate)
+
+    banner("starting the Lambda runtime emulator (cargo lambda watch) as the dev account")
     env = {
         "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
         "AWS_REGION": os.environ["AWS_REGION"],
@@ -146,7 +221,6 @@ def main():
     }
     watch = Watch(env)
     print(f"listening on 127.0.0.1:{watch.port}; functions are built on first invoke")
-    ok = True
     try:
         ok &= act_secret_rotator(watch, estate)
     finally:

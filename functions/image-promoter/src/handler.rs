@@ -554,11 +554,14 @@ fn blocked_note(image: &str, digest: &str, policy: &str, d: &Decision) -> Notifi
         n = n.fact(
             f.id.clone(),
             format!(
-                "{} in {} {} (fixed in {})",
+                "{} in {} {} ({})",
                 f.severity.as_str(),
                 f.package.as_deref().unwrap_or("?"),
                 f.installed.as_deref().unwrap_or("?"),
-                f.fixed.as_deref().unwrap_or("no fix yet")
+                f.fixed.as_deref().map_or_else(
+                    || "no fixed version known".to_owned(),
+                    |v| format!("fixed in {v}")
+                )
             ),
         );
     }
