@@ -7,6 +7,8 @@ pub mod config;
 pub mod error;
 pub mod guard;
 pub mod notify;
+#[cfg(feature = "postgres")]
+pub mod pg;
 pub mod report;
 pub mod telemetry;
 

@@ -107,16 +107,7 @@ pub fn base_username(name: &str) -> &str {
     name.strip_suffix(CLONE_SUFFIX).unwrap_or(name)
 }
 
-/// `"name"` with embedded quotes doubled: safe for any role name.
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
-/// `'value'` with embedded quotes doubled (standard_conforming_strings is on since 9.1, so
-/// backslashes are literal). Used only for SCRAM verifiers, never for plaintext passwords.
-pub fn quote_literal(value: &str) -> String {
-    format!("'{}'", value.replace('\'', "''"))
-}
+pub use caretaker_shared::pg::{quote_ident, quote_literal};
 
 #[cfg(test)]
 mod tests {
