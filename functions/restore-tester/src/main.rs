@@ -1,0 +1,10 @@
+//! restore-tester Lambda: thin entry point. See `handler` for the steps.
+use lambda_runtime::{Error, service_fn};
+use restore_tester::{Deps, handler};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    caretaker_shared::telemetry::init("restore-tester");
+    let deps = Deps::from_env().await?;
+    lambda_runtime::run(service_fn(|event| handler::handle(event, &deps))).await
+}
