@@ -7,4 +7,5 @@ mod support;
 
 mod foundation;
 mod promoter;
+mod restore;
 mod rotator;

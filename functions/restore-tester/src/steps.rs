@@ -227,10 +227,10 @@ pub async fn start(
         {
             // A retry of this step: the instance must be ours to reuse it.
             let existing = instance(deps, &run.restore_instance).await?;
-            if !existing
+            let ours = existing
                 .as_ref()
-                .is_some_and(|i| tags_of(i).get(TAG_RUN).map(String::as_str) == Some(run_id))
-            {
+                .is_some_and(|i| tags_of(i).get(TAG_RUN).map(String::as_str) == Some(run_id));
+            if !ours {
                 return Err(RestoreError::Refused(format!(
                     "{} exists and is not this run's instance",
                     run.restore_instance

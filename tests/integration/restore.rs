@@ -1,0 +1,634 @@
+//! restore-tester against moto's RDS, Secrets Manager and S3, verifying against the local
+//! PostgreSQL. Locally the restored endpoint resolves nowhere, so verification is pointed at the
+//! stack's PostgreSQL (`VERIFY_HOST_OVERRIDE`), and the test does what RDS would do when the
+//! master password is modified: it sets that password on the local role.
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use aws_sdk_rds::types::Tag;
+use caretaker_shared::notify::{Notifiers, SnsSink};
+use restore_tester::driver::{Execution, InProcess, Invoke, TaskError, execute};
+use restore_tester::{Deps, RestoreConfig, STATE_MACHINE};
+use serde_json::{Value, json};
+
+use crate::rotator::admin;
+use crate::support::*;
+
+pub struct Fx {
+    pub sdk: aws_config::SdkConfig,
+    pub deps: Deps,
+    pub master: String,
+    pub queue: String,
+    pub bucket: String,
+}
+
+pub const CHECKS: &str = r#"[
+  {"kind": "table_exists", "name": "orders table exists", "table": "public.orders"},
+  {"kind": "min_rows", "name": "orders has data", "table": "orders", "min": 100},
+  {"kind": "freshness", "name": "orders are recent", "query": "SELECT max(updated_at) FROM orders"},
+  {"kind": "true", "name": "every order has a customer", "query": "SELECT bool_and(customer_id IS NOT NULL) FROM orders"}
+]"#;
+
+impl Fx {
+    pub async fn new(checks: &str, data_age_hours: i64) -> Self {
+        let sdk = config_in(&fresh_account()).await;
+        let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
+        let (db, master) = (format!("shop_{tag}"), format!("master_{tag}"));
+        let admin = admin().await;
+        for sql in [
+            format!("CREATE ROLE {master} LOGIN PASSWORD NULL"),
+            format!("CREATE DATABASE {db} OWNER {master}"),
+        ] {
+            admin.client().batch_execute(&sql).await.unwrap();
+        }
+        // The "restored" database: what the prod snapshot holds.
+        let mut t = caretaker_shared::pg::Target {
+            host: "localhost".into(),
+            port: stack_var("CARETAKER_PG_PORT").parse().unwrap(),
+            user: stack_var("CARETAKER_PG_SUPERUSER"),
+            password: stack_var("CARETAKER_PG_SUPERUSER_PASSWORD").into(),
+            dbname: db.clone(),
+            tls: true,
+            tls_server_name: None,
+        };
+        let ca = std::fs::read_to_string(stack_var("CARETAKER_PG_CA")).unwrap();
+        let connector = caretaker_shared::pg::Connector::new(
+            &ca,
+            std::time::Duration::from_secs(5),
+            std::time::Duration::from_secs(30),
+        )
+        .unwrap();
+        let s = connector.connect(&t).await.unwrap();
+        s.client()
+            .batch_execute(&format!(
+                "SET ROLE {master};
+                 CREATE TABLE customers (id bigserial PRIMARY KEY, email text NOT NULL);
+                 CREATE TABLE orders (id bigserial PRIMARY KEY, customer_id bigint REFERENCES customers(id), total_cents int,
+                                      updated_at timestamptz NOT NULL);
+                 INSERT INTO customers (email) SELECT 'c' || g || '@example.com' FROM generate_series(1, 50) g;
+                 INSERT INTO orders (customer_id, total_cents, updated_at)
+                   SELECT 1 + g % 50, g * 10, now() - interval '{data_age_hours} hours' - (g || ' seconds')::interval FROM generate_series(1, 300) g;"
+            ))
+            .await
+            .unwrap();
+        t.dbname = "postgres".into();
+
+        let rds = aws_sdk_rds::Client::new(&sdk);
+        rds.create_db_instance()
+            .db_instance_identifier("innovate-prod-db")
+            .engine("postgres")
+            .db_instance_class("db.t4g.small")
+            .allocated_storage(20)
+            .master_username(&master)
+            .master_user_password("prod-master-password")
+            .db_name(&db)
+            .multi_az(true)
+            .backup_retention_period(7)
+            .tags(Tag::builder().key("env").value("prod").build())
+            .send()
+            .await
+            .unwrap();
+        let bucket = format!("evidence-{tag}");
+        aws_sdk_s3::Client::new(&sdk)
+            .create_bucket()
+            .bucket(&bucket)
+            .send()
+            .await
+            .unwrap();
+        let sns = aws_sdk_sns::Client::new(&sdk);
+        let topic = sns
+            .create_topic()
+            .name("alerts")
+            .send()
+            .await
+            .unwrap()
+            .topic_arn
+            .unwrap();
+        let queue = capture_topic(&sdk, &topic).await;
+        let port = stack_var("CARETAKER_PG_PORT");
+        let ca_path = stack_var("CARETAKER_PG_CA");
+        let vars: Vec<(&str, &str)> = vec![
+            ("EVIDENCE_BUCKET", &bucket),
+            ("VERIFY_HOST_OVERRIDE", "localhost"),
+            ("VERIFY_PORT_OVERRIDE", &port),
+            ("RDS_CA_BUNDLE", &ca_path),
+            ("CHECKS", checks),
+            ("RPO_TARGET_MINUTES", "1440"),
+        ];
+        let config = RestoreConfig::from_env(&vars.as_slice()).unwrap();
+        let deps = Deps::new(
+            &sdk,
+            config,
+            Notifiers::new(vec![Box::new(SnsSink::new(sns, &topic))]),
+        )
+        .unwrap();
+        Fx {
+            sdk,
+            deps,
+            master,
+            queue,
+            bucket,
+        }
+    }
+
+    pub fn rds(&self) -> aws_sdk_rds::Client {
+        aws_sdk_rds::Client::new(&self.sdk)
+    }
+
+    /// Instances other than the source, and restore-test secrets, still present.
+    pub async fn leftovers(&self) -> (Vec<String>, Vec<String>) {
+        let instances = self
+            .rds()
+            .describe_db_instances()
+            .send()
+            .await
+            .unwrap()
+            .db_instances
+            .unwrap_or_default();
+        let ids = instances
+            .into_iter()
+            .filter_map(|i| i.db_instance_identifier)
+            .filter(|id| id != "innovate-prod-db")
+            .collect();
+        let secrets = aws_sdk_secretsmanager::Client::new(&self.sdk)
+            .list_secrets()
+            .send()
+            .await
+            .unwrap()
+            .secret_list
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|s| s.name)
+            .filter(|n| n.starts_with("caretaker/restore-test/"))
+            .collect();
+        (ids, secrets)
+    }
+
+    pub async fn evidence(&self, run_id: &str) -> Value {
+        let out = aws_sdk_s3::Client::new(&self.sdk)
+            .get_object()
+            .bucket(&self.bucket)
+            .key(format!("restore-tests/innovate-prod-db/{run_id}.json"))
+            .send()
+            .await
+            .unwrap();
+        serde_json::from_slice(&out.body.collect().await.unwrap().into_bytes()).unwrap()
+    }
+}
+
+/// The function in-process, plus what RDS would do, plus optional fault injection.
+pub struct Harness<'a> {
+    pub fx: &'a Fx,
+    /// Fail this step (after running it for real, like a crash after the call) once.
+    pub fail_after: Mutex<Option<&'static str>>,
+    pub passwords: Mutex<Vec<String>>,
+}
+
+#[async_trait]
+impl Invoke for Harness<'_> {
+    async fn invoke(&self, payload: Value) -> Result<Value, TaskError> {
+        let step = payload["step"].as_str().unwrap_or_default().to_owned();
+        let result = InProcess(&self.fx.deps).invoke(payload.clone()).await?;
+        if step == "credentials" {
+            // RDS applies the modified master password to the restored database.
+            let run_id = result["runId"].as_str().unwrap();
+            let pw = aws_sdk_secretsmanager::Client::new(&self.fx.sdk)
+                .get_secret_value()
+                .secret_id(format!("caretaker/restore-test/{run_id}"))
+                .send()
+                .await
+                .unwrap()
+                .secret_string
+                .unwrap();
+            let verifier = postgres_protocol::password::scram_sha_256(pw.as_bytes());
+            admin()
+                .await
+                .client()
+                .batch_execute(&format!(
+                    "ALTER ROLE {} PASSWORD '{verifier}'",
+                    self.fx.master
+                ))
+                .await
+                .unwrap();
+            self.passwords.lock().unwrap().push(pw);
+        }
+        let mut fail = self.fail_after.lock().unwrap();
+        if fail.as_deref() == Some(step.as_str()) {
+            *fail = None;
+            return Err(TaskError {
+                error: "Internal".into(),
+                cause: json!({"errorMessage": format!("injected fault after {step}")}).to_string(),
+            });
+        }
+        Ok(result)
+    }
+}
+
+pub async fn run(
+    fx: &Fx,
+    fail_after: Option<&'static str>,
+    input: Value,
+) -> (Execution, String, Vec<String>) {
+    let def: Value = serde_json::from_str(STATE_MACHINE).unwrap();
+    let run_id = uuid::Uuid::new_v4().to_string();
+    let h = Harness {
+        fx,
+        fail_after: Mutex::new(fail_after),
+        passwords: Mutex::new(Vec::new()),
+    };
+    let exec = execute(&def, input, &run_id, &h, 200).await;
+    let pw = h.passwords.lock().unwrap().clone();
+    (exec, run_id, pw)
+}
+
+fn start_input() -> Value {
+    serde_json::from_str(include_str!(
+        "../../events/restore-tester/manual-start.json"
+    ))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_passing_run_verifies_reports_and_cleans_up_without_leaking_the_password() {
+    let logs = captured_logs();
+    let fx = Fx::new(CHECKS, 1).await;
+    let (exec, run_id, passwords) = run(&fx, None, start_input()).await;
+
+    assert!(exec.succeeded, "{:?} {:#}", exec.error, exec.state);
+    for s in [
+        "Start",
+        "PollAvailable",
+        "SetCredentials",
+        "PollCredentials",
+        "Verify",
+        "Cleanup",
+        "Report",
+        "Succeeded",
+    ] {
+        assert!(
+            exec.visited.iter().any(|v| v == s),
+            "{s} not visited: {:?}",
+            exec.visited
+        );
+    }
+    assert_eq!(
+        fx.leftovers().await,
+        (vec![], vec![]),
+        "nothing left behind"
+    );
+    let ev = fx.evidence(&run_id).await;
+    assert_eq!(ev["passed"], true, "{ev:#}");
+    assert_eq!(ev["checks"].as_array().unwrap().len(), 4);
+    assert!(ev["rtoMinutes"].as_f64().is_some());
+    assert!(ev["timings"]["verified"].is_string() && ev["timings"]["restoreRequested"].is_string());
+    assert_eq!(
+        ev["snapshotId"].as_str().map(|s| s.starts_with("rds:")),
+        Some(true),
+        "{ev:#}"
+    );
+    let msgs = drain(&fx.sdk, &fx.queue).await;
+    assert!(
+        msgs[0].contains("Restore test of innovate-prod-db passed"),
+        "{}",
+        msgs[0]
+    );
+    assert!(msgs[0].contains("Cleaned up: yes"));
+
+    assert_eq!(passwords.len(), 1);
+    let pw = &passwords[0];
+    assert!(
+        !exec.state.to_string().contains(pw.as_str()),
+        "password in the state machine's state"
+    );
+    assert!(
+        !ev.to_string().contains(pw.as_str()),
+        "password in the evidence"
+    );
+    assert!(
+        !msgs[0].contains(pw.as_str()),
+        "password in the notification"
+    );
+    assert!(!logs.text().contains(pw.as_str()), "password in the logs");
+}
+
+#[tokio::test]
+async fn stale_data_and_a_missing_table_fail_the_test_and_still_clean_up() {
+    let missing = r#"[{"kind": "table_exists", "name": "invoices exist", "table": "public.invoices"},
+                      {"kind": "freshness", "name": "orders are recent", "query": "SELECT max(updated_at) FROM orders"}]"#;
+    let fx = Fx::new(missing, 72).await;
+    let (exec, run_id, _) = run(&fx, None, start_input()).await;
+    assert!(!exec.succeeded);
+    assert_eq!(exec.error.as_deref(), Some("RestoreTestFailed"));
+    let ev = fx.evidence(&run_id).await;
+    assert_eq!(ev["passed"], false);
+    let checks = ev["checks"].as_array().unwrap();
+    assert_eq!(checks[0]["passed"], false);
+    assert_eq!(checks[0]["detail"], "public.invoices is missing");
+    assert_eq!(
+        checks[1]["passed"], false,
+        "72 h old data breaks a 24 h RPO: {}",
+        checks[1]
+    );
+    assert!(ev["summary"].as_str().unwrap().starts_with("FAILED checks"));
+    assert_eq!(fx.leftovers().await, (vec![], vec![]));
+    assert!(
+        drain(&fx.sdk, &fx.queue).await[0]
+            .contains("[CRITICAL] Restore test of innovate-prod-db FAILED")
+    );
+}
+
+#[tokio::test]
+async fn a_fault_at_each_step_leaves_no_instance_and_no_secret() {
+    for step in [
+        "start",
+        "poll",
+        "credentials",
+        "verify",
+        "cleanup",
+        "report",
+    ] {
+        let fx = Fx::new(CHECKS, 1).await;
+        let (exec, run_id, _) = run(&fx, Some(step), start_input()).await;
+        assert!(
+            exec.visited.iter().any(|v| v == "Cleanup"),
+            "{step}: cleanup not reached: {:?}",
+            exec.visited
+        );
+        assert_eq!(
+            fx.leftovers().await,
+            (vec![], vec![]),
+            "after a fault in {step}"
+        );
+        if step != "report" && step != "cleanup" {
+            assert!(!exec.succeeded, "{step}");
+            let ev = fx.evidence(&run_id).await;
+            assert!(
+                ev["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("injected fault after {step}")),
+                "{ev:#}"
+            );
+            assert_eq!(ev["cleanedUp"], true);
+        }
+    }
+}
+
+#[tokio::test]
+async fn bad_input_is_rejected_with_no_side_effect() {
+    let fx = Fx::new(CHECKS, 1).await;
+    for (input, expect) in [
+        (
+            include_str!("../../events/restore-tester/bad-source.json"),
+            "not a DB instance identifier",
+        ),
+        (
+            include_str!("../../events/restore-tester/bad-unknown-field.json"),
+            "unknown field",
+        ),
+        (r#"{"sourceInstance": "no-such-db"}"#, "not found"),
+    ] {
+        let payload = json!({"step": "start", "runId": "r1", "input": serde_json::from_str::<Value>(input).unwrap()});
+        let err = restore_tester::handler::step(&fx.deps, payload)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(expect), "{err}");
+    }
+    let err = restore_tester::handler::step(&fx.deps, json!({"step": "restore-everything"}))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("unknown step"));
+    assert_eq!(fx.leftovers().await, (vec![], vec![]));
+}
+
+#[tokio::test]
+async fn dry_run_plans_without_restoring() {
+    let fx = Fx::new(CHECKS, 1).await;
+    let (exec, _, _) = run(
+        &fx,
+        None,
+        serde_json::from_str(include_str!("../../events/restore-tester/dry-run.json")).unwrap(),
+    )
+    .await;
+    assert!(
+        !exec.visited.iter().any(|v| v == "PollAvailable"),
+        "{:?}",
+        exec.visited
+    );
+    assert!(
+        exec.state["verdict"]["summary"]
+            .as_str()
+            .unwrap()
+            .starts_with("dry run: would restore innovate-prod-db")
+    );
+    assert_eq!(fx.leftovers().await, (vec![], vec![]));
+}
+
+#[tokio::test]
+async fn past_the_deadline_a_poll_fails_and_says_so() {
+    let fx = Fx::new(CHECKS, 1).await;
+    let run =
+        restore_tester::steps::start(&fx.deps, "deadline-run", start_input(), chrono::Utc::now())
+            .await
+            .unwrap();
+    let later = run.deadline + chrono::Duration::minutes(1);
+    let err = restore_tester::steps::poll(&fx.deps, run.clone(), "available", later)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("passed its deadline"), "{err}");
+    let state = restore_tester::run::State {
+        run: Some(run),
+        ..Default::default()
+    };
+    restore_tester::steps::cleanup(&fx.deps, "deadline-run", &state)
+        .await
+        .unwrap();
+    assert_eq!(fx.leftovers().await, (vec![], vec![]));
+}
+
+#[tokio::test]
+async fn the_sweeper_removes_expired_leftovers_and_nothing_else() {
+    let fx = Fx::new(CHECKS, 1).await;
+    let rds = fx.rds();
+    let sm = aws_sdk_secretsmanager::Client::new(&fx.sdk);
+    let past = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    let future = (chrono::Utc::now() + chrono::Duration::hours(5)).to_rfc3339();
+    for (id, tags) in [
+        (
+            "rt-old-crashed",
+            vec![
+                ("caretaker:restore-test", "true"),
+                ("caretaker:expires-at", past.as_str()),
+            ],
+        ),
+        (
+            "rt-running-now",
+            vec![
+                ("caretaker:restore-test", "true"),
+                ("caretaker:expires-at", future.as_str()),
+            ],
+        ),
+        (
+            "analytics-db",
+            vec![("caretaker:expires-at", past.as_str())],
+        ),
+    ] {
+        let mut req = rds
+            .create_db_instance()
+            .db_instance_identifier(id)
+            .engine("postgres")
+            .db_instance_class("db.t4g.micro")
+            .allocated_storage(20)
+            .master_username("m")
+            .master_user_password("password123");
+        for (k, v) in tags {
+            req = req.tags(Tag::builder().key(k).value(v).build());
+        }
+        req.send().await.unwrap();
+    }
+    for (name, expires) in [
+        ("caretaker/restore-test/old", past.as_str()),
+        ("caretaker/restore-test/live", future.as_str()),
+        ("innovate/prod/app-db", past.as_str()),
+    ] {
+        sm.create_secret()
+            .name(name)
+            .secret_string("x")
+            .tags(
+                aws_sdk_secretsmanager::types::Tag::builder()
+                    .key("caretaker:restore-test")
+                    .value("true")
+                    .build(),
+            )
+            .tags(
+                aws_sdk_secretsmanager::types::Tag::builder()
+                    .key("caretaker:expires-at")
+                    .value(expires)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let report = restore_tester::handler::step(
+        &fx.deps,
+        serde_json::from_str(include_str!("../../events/restore-tester/sweep.json")).unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report["totals"]["changed"], 2, "{report:#}");
+    let left: Vec<String> = rds
+        .describe_db_instances()
+        .send()
+        .await
+        .unwrap()
+        .db_instances
+        .unwrap()
+        .into_iter()
+        .filter_map(|i| i.db_instance_identifier)
+        .collect();
+    assert!(
+        left.contains(&"rt-running-now".to_owned())
+            && left.contains(&"analytics-db".to_owned())
+            && !left.contains(&"rt-old-crashed".to_owned()),
+        "{left:?}"
+    );
+    let secrets: Vec<String> = sm
+        .list_secrets()
+        .send()
+        .await
+        .unwrap()
+        .secret_list
+        .unwrap()
+        .into_iter()
+        .filter_map(|s| s.name)
+        .collect();
+    assert!(
+        secrets.contains(&"caretaker/restore-test/live".to_owned())
+            && secrets.contains(&"innovate/prod/app-db".to_owned())
+    );
+    assert!(!secrets.contains(&"caretaker/restore-test/old".to_owned()));
+}
+
+/// The state machine as data: every Task's failure path reaches Cleanup, the wait loops are
+/// bounded, and the function it names exists in the template.
+#[test]
+fn state_machine_definition_is_safe() {
+    let def: Value = serde_json::from_str(STATE_MACHINE).unwrap();
+    let states = def["States"].as_object().unwrap();
+    let reaches = |from: &str, target: &str| {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut todo = vec![from.to_owned()];
+        while let Some(s) = todo.pop() {
+            if s == target {
+                return true;
+            }
+            if !seen.insert(s.clone()) {
+                continue;
+            }
+            let st = &states[&s];
+            for key in ["Next", "Default"] {
+                if let Some(n) = st[key].as_str() {
+                    todo.push(n.to_owned());
+                }
+            }
+            for c in st["Choices"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .chain(st["Catch"].as_array().into_iter().flatten())
+            {
+                todo.push(c["Next"].as_str().unwrap().to_owned());
+            }
+        }
+        false
+    };
+    let template =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml")).unwrap();
+    for (name, st) in states {
+        if st["Type"] != "Task" {
+            continue;
+        }
+        let catch_all = st["Catch"].as_array().and_then(|c| {
+            c.iter().find(|c| {
+                c["ErrorEquals"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| e == "States.ALL")
+            })
+        });
+        let catch_all = catch_all.unwrap_or_else(|| panic!("{name} has no catch-all"));
+        let handler = catch_all["Next"].as_str().unwrap();
+        if name != "Cleanup" && name != "Report" {
+            assert!(
+                reaches(handler, "Cleanup"),
+                "{name}'s failure path does not reach Cleanup"
+            );
+        }
+        let resource = st["Resource"].as_str().unwrap();
+        let sub = resource.trim_start_matches("${").trim_end_matches('}');
+        assert!(
+            template.contains(&format!("{sub}: !GetAtt RestoreTesterFunction.Arn")),
+            "{sub} not substituted in template.yaml"
+        );
+    }
+    assert!(template.contains("  RestoreTesterFunction:\n    Type: AWS::Serverless::Function"));
+    assert!(template.contains("Binary: restore-tester"));
+    // Every loop back to a Wait passes a Choice with a poll bound.
+    for (name, st) in states {
+        let loops_back = st["Default"].as_str().is_some_and(|d| reaches(d, name));
+        if st["Type"] == "Choice" && loops_back {
+            assert!(
+                st["Choices"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|c| c.get("NumericGreaterThanEquals").is_some()),
+                "{name} loops without a bound"
+            );
+        }
+    }
+    assert!(def["TimeoutSeconds"].as_u64().is_some());
+}
