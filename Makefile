@@ -12,7 +12,7 @@ export CARGO_TERM_COLOR ?= never
 ## demo: start the local stack, seed the estate, run each function as a Lambda binary, print what it did
 demo: bootstrap
 	@echo "==> building the function binaries (the first build of the AWS SDK takes a few minutes)"
-	cargo build --workspace --bins
+	cargo build --workspace --bins --examples
 	tools/stack.py run -- $(VENV)/bin/python tools/demo.py
 
 ## test: formatting, clippy, unit + integration tests against the local stack, template lint

@@ -202,12 +202,58 @@ def act_image_promoter(estate):
     return ok
 
 
+def act_restore_tester(estate):
+    banner("restore-tester: quarterly restore test of the prod database (state machine, run locally)")
+    prod = estate["credentials"]["prod"]
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    kw = dict(endpoint_url=endpoint, aws_access_key_id=prod["AccessKeyId"],
+              aws_secret_access_key=prod["SecretAccessKey"], aws_session_token=prod["SessionToken"])
+    boto3.client("s3", **kw).create_bucket(Bucket="caretaker-evidence")
+    env = {"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": os.environ["AWS_REGION"], "RUST_LOG": "warn",
+           **creds_env(prod), "EVIDENCE_BUCKET": "caretaker-evidence",
+           # The emulator's restored endpoint resolves nowhere: verify against the local PostgreSQL,
+           # which holds the seeded prod data. The production path is unchanged.
+           "VERIFY_HOST_OVERRIDE": "localhost", "VERIFY_PORT_OVERRIDE": os.environ["CARETAKER_PG_PORT"],
+           "RDS_CA_BUNDLE": os.environ["CARETAKER_PG_CA"]}
+    watch = Watch(env)
+    try:
+        out = subprocess.run(
+            ["cargo", "run", "-q", "-p", "restore-tester", "--example", "local_driver", "--", str(watch.port),
+             str(ROOT / "events/restore-tester/manual-start.json"), "--emulate-rds-password"],
+            cwd=ROOT, env={**os.environ, **creds_env(prod)}, capture_output=True, text=True)
+    finally:
+        watch.stop()
+    evidence = None
+    for line in out.stdout.splitlines():
+        if line.startswith("EVIDENCE "):
+            evidence = json.loads(line[len("EVIDENCE "):])
+        else:
+            print(line)
+    if out.returncode != 0 and not evidence:
+        print(out.stderr[-3000:])
+        return False
+    rds = boto3.client("rds", **kw)
+    left = [i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"]
+            if i["DBInstanceIdentifier"].startswith("rt-")]
+    secrets = [s["Name"] for s in boto3.client("secretsmanager", **kw).list_secrets()["SecretList"]
+               if s["Name"].startswith("caretaker/restore-test/")]
+    print("  evidence (s3://caretaker-evidence/restore-tests/innovate-prod-db/...):")
+    print(f"    snapshot {evidence['snapshotId']} taken {evidence['snapshotTime']}, restored as {evidence['restoreInstance']} ({evidence['instanceClass']})")
+    for c in evidence["checks"]:
+        print(f"    {'PASS' if c['passed'] else 'FAIL'}  {c['name']}: {c['detail']}")
+    print(f"    RTO {evidence['rtoMinutes']} min (target {evidence['rtoTargetMinutes']}), verdict: {evidence['summary']}")
+    print(f"  {'cleaned up' if not left and not secrets else 'LEFT BEHIND: ' + str(left + secrets)}: "
+          f"no restore-test instance, no temporary secret")
+    return evidence["passed"] and not left and not secrets
+
+
 def main():
     banner("seeding the local estate")
     subprocess.run([str(BIN / "python"), str(ROOT / "tools/seed.py")], check=True)
     estate = json.loads((STACK / "estate.json").read_text())
 
     ok = act_image_promoter(estate)
+    ok &= act_restore_tester(estate)
 
     banner("starting the Lambda runtime emulator (cargo lambda watch) as the dev account")
     env = {

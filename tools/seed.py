@@ -44,7 +44,8 @@ def psql(sql, db="postgres"):
 
 def seed_database(app_password):
     psql(f"CREATE ROLE innovate_app LOGIN PASSWORD '{app_password}';"
-         "CREATE DATABASE innovate OWNER innovate_app;")
+         "CREATE ROLE innovate_admin LOGIN PASSWORD NULL IN ROLE innovate_app;")
+    psql("CREATE DATABASE innovate OWNER innovate_app;")
     psql("""
 SET ROLE innovate_app;
 CREATE TABLE customers (id bigserial PRIMARY KEY, email text NOT NULL UNIQUE, name text NOT NULL,
@@ -104,7 +105,7 @@ def main():
     for env, multi_az, retention, klass in (("dev", False, 1, "db.t4g.small"), ("prod", True, 7, "db.t4g.small")):
         rds = client("rds", creds[env])
         rds.create_db_instance(DBInstanceIdentifier=f"innovate-{env}-db", Engine="postgres", EngineVersion="15.7",
-                               DBInstanceClass=klass, AllocatedStorage=20, MasterUsername="postgres",
+                               DBInstanceClass=klass, AllocatedStorage=20, MasterUsername="innovate_admin",
                                MasterUserPassword="seed-" + os.urandom(8).hex(), MultiAZ=multi_az,
                                BackupRetentionPeriod=retention, StorageEncrypted=True, DBName="innovate",
                                Tags=taglist({**TAGS(env), **({"caretaker/schedule": "office-hours"} if env == "dev" else {})}))
