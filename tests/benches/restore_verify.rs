@@ -42,13 +42,26 @@ async fn main() {
             {"kind": "true", "name": "custom (no orphan orders)", "query": "SELECT bool_and(customer_id > 0) FROM orders"}]"#,
     )
     .unwrap();
-    println!("restore-tester verification benchmark (local PostgreSQL 15 over TLS; no index on updated_at)");
-    println!("  {:>10}  {:>9}  {:>12}  {:>12}  {:>12}  {:>12}  {:>9}", "rows", "load", "exists", "count(*)", "max(upd.)", "custom", "total");
+    println!(
+        "restore-tester verification benchmark (local PostgreSQL 15 over TLS; no index on updated_at)"
+    );
+    println!(
+        "  {:>10}  {:>9}  {:>12}  {:>12}  {:>12}  {:>12}  {:>9}",
+        "rows", "load", "exists", "count(*)", "max(upd.)", "custom", "total"
+    );
     let admin = connector.connect(&target("postgres")).await.unwrap();
     for rows in [10_000u64, 100_000, 1_000_000] {
         let db = format!("bench_{rows}");
-        admin.client().batch_execute(&format!("DROP DATABASE IF EXISTS {db}")).await.unwrap();
-        admin.client().batch_execute(&format!("CREATE DATABASE {db}")).await.unwrap();
+        admin
+            .client()
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {db}"))
+            .await
+            .unwrap();
+        admin
+            .client()
+            .batch_execute(&format!("CREATE DATABASE {db}"))
+            .await
+            .unwrap();
         let s = connector.connect(&target(&db)).await.unwrap();
         let t = Instant::now();
         s.client()
@@ -76,7 +89,14 @@ async fn main() {
             total.elapsed().as_secs_f64() * 1000.0
         );
         drop(s);
-        admin.client().batch_execute(&format!("DROP DATABASE {db}")).await.unwrap();
+        admin
+            .client()
+            .batch_execute(&format!("DROP DATABASE {db}"))
+            .await
+            .unwrap();
     }
-    println!("  peak memory of the verifying process (VmHWM): {:.1} MiB (rows stay in the server; only one row per check comes back)", vm_hwm_mib());
+    println!(
+        "  peak memory of the verifying process (VmHWM): {:.1} MiB (rows stay in the server; only one row per check comes back)",
+        vm_hwm_mib()
+    );
 }
