@@ -33,7 +33,7 @@ clippy:
 unit-and-integration:
 	@echo "==> unit and integration tests against the local stack (moto + PostgreSQL 15 with TLS)"
 	cargo build --workspace --bins
-	tools/stack.py run -- cargo test --workspace --all-targets
+	tools/stack.py run -- cargo test --workspace --lib --bins --tests
 
 lint-template:
 	@echo "==> cfn-lint and sam validate --lint"
