@@ -5,6 +5,7 @@
 
 mod support;
 
+mod budget;
 mod foundation;
 mod promoter;
 mod restore;

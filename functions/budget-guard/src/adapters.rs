@@ -1,0 +1,290 @@
+//! AWS adapters: Budgets (per account, through the assumed role), Cost Explorer (management
+//! account), the DynamoDB table that makes every alert once-only, and EventBridge for the dev
+//! shutdown request.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use aws_sdk_budgets::types::{
+    Budget, BudgetType, ComparisonOperator, Notification, NotificationType,
+    NotificationWithSubscribers, Spend, Subscriber, SubscriptionType, ThresholdType, TimeUnit,
+};
+use aws_sdk_dynamodb::types::AttributeValue;
+use rust_decimal::Decimal;
+
+use crate::domain::{DesiredBudget, ExistingBudget, LEVELS, tag_filters};
+use crate::error::{GuardError, aws};
+
+fn dec(s: Option<&Spend>) -> Option<Decimal> {
+    s.and_then(|s| Decimal::from_str(s.amount()).ok())
+}
+
+fn build_err(e: impl std::fmt::Display) -> GuardError {
+    GuardError::BadInput(format!("budget definition: {e}"))
+}
+
+// CostFilters is deprecated in favour of FilterExpression, but still accepted by AWS and the
+// only form the local emulator understands; tag filters map onto it one to one.
+#[allow(deprecated)]
+pub async fn describe_budgets(
+    client: &aws_sdk_budgets::Client,
+    account: &str,
+) -> Result<Vec<ExistingBudget>, GuardError> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let res = client
+            .describe_budgets()
+            .account_id(account)
+            .set_next_token(token.take())
+            .send()
+            .await;
+        let page = match res {
+            Ok(p) => p,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_not_found_exception()) =>
+            {
+                return Ok(out);
+            }
+            Err(e) => return Err(aws("budgets", "DescribeBudgets", e)),
+        };
+        for b in page.budgets.unwrap_or_default() {
+            let filters = b
+                .cost_filters
+                .as_ref()
+                .and_then(|f| f.get("TagKeyValue"))
+                .cloned()
+                .unwrap_or_default();
+            out.push(ExistingBudget {
+                name: b.budget_name.clone(),
+                limit: dec(b.budget_limit.as_ref()).unwrap_or_default(),
+                tag_filters: filters,
+                actual: dec(b
+                    .calculated_spend
+                    .as_ref()
+                    .and_then(|c| c.actual_spend.as_ref()))
+                .unwrap_or_default(),
+                forecast: dec(b
+                    .calculated_spend
+                    .as_ref()
+                    .and_then(|c| c.forecasted_spend.as_ref())),
+            });
+        }
+        match page.next_token {
+            Some(t) if !t.is_empty() => token = Some(t),
+            _ => return Ok(out),
+        }
+    }
+}
+
+#[allow(deprecated)]
+fn budget(d: &DesiredBudget) -> Result<Budget, GuardError> {
+    let mut filters = HashMap::new();
+    let tags = tag_filters(&d.tags);
+    if !tags.is_empty() {
+        filters.insert("TagKeyValue".to_owned(), tags);
+    }
+    Budget::builder()
+        .budget_name(&d.name)
+        .budget_limit(
+            Spend::builder()
+                .amount(d.limit.normalize().to_string())
+                .unit("USD")
+                .build()
+                .map_err(build_err)?,
+        )
+        .set_cost_filters(Some(filters).filter(|f| !f.is_empty()))
+        .time_unit(TimeUnit::Monthly)
+        .budget_type(BudgetType::Cost)
+        .build()
+        .map_err(build_err)
+}
+
+/// 50 / 80 / 100 % actual and 100 % forecast, to the notice topic budget-guard listens on.
+fn notifications(topic: &str) -> Result<Vec<NotificationWithSubscribers>, GuardError> {
+    LEVELS
+        .iter()
+        .filter(|t| t.percent <= 100)
+        .map(|t| {
+            let n = Notification::builder()
+                .notification_type(match t.basis {
+                    crate::domain::Basis::Actual => NotificationType::Actual,
+                    crate::domain::Basis::Forecast => NotificationType::Forecasted,
+                })
+                .comparison_operator(ComparisonOperator::GreaterThan)
+                .threshold(f64::from(t.percent))
+                .threshold_type(ThresholdType::Percentage)
+                .build()
+                .map_err(build_err)?;
+            let s = Subscriber::builder()
+                .subscription_type(SubscriptionType::Sns)
+                .address(topic)
+                .build()
+                .map_err(build_err)?;
+            NotificationWithSubscribers::builder()
+                .notification(n)
+                .subscribers(s)
+                .build()
+                .map_err(build_err)
+        })
+        .collect()
+}
+
+pub async fn create_budget(
+    client: &aws_sdk_budgets::Client,
+    d: &DesiredBudget,
+    topic: Option<&str>,
+) -> Result<(), GuardError> {
+    let mut req = client
+        .create_budget()
+        .account_id(&d.account)
+        .budget(budget(d)?);
+    if let Some(t) = topic {
+        req = req.set_notifications_with_subscribers(Some(notifications(t)?));
+    }
+    req.send()
+        .await
+        .map_err(|e| aws("budgets", "CreateBudget", e))?;
+    Ok(())
+}
+
+pub async fn update_budget(
+    client: &aws_sdk_budgets::Client,
+    d: &DesiredBudget,
+) -> Result<(), GuardError> {
+    client
+        .update_budget()
+        .account_id(&d.account)
+        .new_budget(budget(d)?)
+        .send()
+        .await
+        .map_err(|e| aws("budgets", "UpdateBudget", e))?;
+    Ok(())
+}
+
+/// Month-to-date cost grouped by one dimension or tag, biggest first.
+pub async fn top_costs(
+    ce: &aws_sdk_costexplorer::Client,
+    start: &str,
+    end: &str,
+    group: aws_sdk_costexplorer::types::GroupDefinition,
+) -> Result<Vec<(String, Decimal)>, GuardError> {
+    use aws_sdk_costexplorer::types::{DateInterval, Granularity};
+    let out = ce
+        .get_cost_and_usage()
+        .time_period(
+            DateInterval::builder()
+                .start(start)
+                .end(end)
+                .build()
+                .map_err(build_err)?,
+        )
+        .granularity(Granularity::Monthly)
+        .metrics("UnblendedCost")
+        .group_by(group)
+        .send()
+        .await
+        .map_err(|e| aws("ce", "GetCostAndUsage", e))?;
+    let mut totals: HashMap<String, Decimal> = HashMap::new();
+    for r in out.results_by_time.unwrap_or_default() {
+        for g in r.groups.unwrap_or_default() {
+            let key = g.keys.unwrap_or_default().join(", ");
+            let amount = g
+                .metrics
+                .as_ref()
+                .and_then(|m| m.get("UnblendedCost"))
+                .and_then(|v| v.amount.as_deref())
+                .and_then(|a| Decimal::from_str(a).ok())
+                .unwrap_or_default();
+            *totals.entry(key).or_default() += amount;
+        }
+    }
+    let mut v: Vec<_> = totals.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    Ok(v)
+}
+
+/// Once-only memory: a conditional put that succeeds for the first claimant only.
+pub struct Ledger {
+    pub client: aws_sdk_dynamodb::Client,
+    pub table: String,
+}
+
+impl Ledger {
+    /// true = newly claimed (act now); false = already done in an earlier run.
+    pub async fn claim(
+        &self,
+        key: &str,
+        what: &str,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, GuardError> {
+        let expires = (now + chrono::Duration::days(120)).timestamp();
+        let res = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(key.to_owned()))
+            .item("what", AttributeValue::S(what.to_owned()))
+            .item("at", AttributeValue::S(now.to_rfc3339()))
+            .item("expiresAt", AttributeValue::N(expires.to_string()))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        match res {
+            Ok(_) => Ok(true),
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(aws("dynamodb", "PutItem", e)),
+        }
+    }
+
+    /// Give a claim back (the alert could not be delivered: the next run tries again).
+    pub async fn release(&self, key: &str) -> Result<(), GuardError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(key.to_owned()))
+            .send()
+            .await
+            .map_err(|e| aws("dynamodb", "DeleteItem", e))?;
+        Ok(())
+    }
+}
+
+/// Ask dev-scheduler (subscribed by an EventBridge rule) to shut an account's dev estate down.
+pub async fn request_shutdown(
+    events: &aws_sdk_eventbridge::Client,
+    bus: &str,
+    account: &str,
+    reason: &str,
+) -> Result<(), GuardError> {
+    let detail = serde_json::json!({ "action": "shutdown", "account": account, "reason": reason })
+        .to_string();
+    let out = events
+        .put_events()
+        .entries(
+            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                .source("caretaker.budget-guard")
+                .detail_type("Dev Shutdown Requested")
+                .detail(detail)
+                .event_bus_name(bus)
+                .build(),
+        )
+        .send()
+        .await
+        .map_err(|e| aws("events", "PutEvents", e))?;
+    if out.failed_entry_count > 0 {
+        return Err(GuardError::Aws {
+            service: "events",
+            operation: "PutEvents",
+            message: "the event was not accepted".into(),
+            retryable: true,
+        });
+    }
+    Ok(())
+}

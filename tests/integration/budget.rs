@@ -1,0 +1,563 @@
+//! budget-guard against moto: Budgets with staged CalculatedSpend in per-test dev and prod
+//! accounts (reached by role assumption), Cost Explorer results queued through moto's API, the
+//! once-only ledger in DynamoDB, alerts captured from SNS and shutdown requests from EventBridge,
+//! both through SQS.
+
+use aws_sdk_budgets::types::{Budget, BudgetType, CalculatedSpend, Spend, TimeUnit};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+use budget_guard::handler::{Command, parse, run};
+use budget_guard::{Deps, GuardConfig};
+use caretaker_shared::notify::{Notifiers, SnsSink};
+use caretaker_shared::report::Outcome;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+pub struct Fx {
+    pub home: aws_config::SdkConfig,
+    pub home_account: String,
+    pub dev: String,
+    pub prod: String,
+    pub deps: Deps,
+    pub alerts: String,
+    pub shutdowns: String,
+}
+
+pub fn now() -> DateTime<Utc> {
+    "2026-11-28T08:00:00Z".parse().unwrap()
+}
+
+impl Fx {
+    /// `budgets`: (account "dev"/"prod", name, limit, actual, forecast, shutdownAt?)
+    pub async fn new(
+        budgets: &[(&str, &str, &str, &str, Option<&str>, Option<&str>)],
+        desired_only: bool,
+    ) -> Self {
+        let home_account = fresh_account();
+        let (dev, prod) = (fresh_account(), fresh_account());
+        let home = config_in(&home_account).await;
+        // Stage the budgets as they are in AWS (skipped for reconcile tests that create them).
+        for (env, name, limit, actual, forecast, _) in budgets {
+            if desired_only {
+                break;
+            }
+            let account = if *env == "dev" { &dev } else { &prod };
+            stage_budget(account, name, limit, actual, *forecast).await;
+        }
+        let dynamo = aws_sdk_dynamodb::Client::new(&home);
+        let table = "caretaker-budget-guard";
+        dynamo
+            .create_table()
+            .table_name(table)
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name("pk")
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            )
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name("pk")
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
+            .billing_mode(BillingMode::PayPerRequest)
+            .send()
+            .await
+            .unwrap();
+        let sns = aws_sdk_sns::Client::new(&home);
+        let topic = sns
+            .create_topic()
+            .name("alerts")
+            .send()
+            .await
+            .unwrap()
+            .topic_arn
+            .unwrap();
+        let alerts = capture_topic(&home, &topic).await;
+        let shutdowns = capture_shutdowns(&home).await;
+        let desired: Vec<Value> = budgets
+            .iter()
+            .map(|(env, name, limit, _, _, shutdown)| {
+                let mut b = json!({"account": if *env == "dev" { &dev } else { &prod }, "env": env, "name": name, "limit": limit,
+                                   "tags": {"env": env, "project": "innovate"}});
+                if let Some(s) = shutdown {
+                    let (basis, pct) = s.split_once('-').unwrap();
+                    b["shutdownAt"] = json!({"basis": basis, "percent": pct.parse::<u32>().unwrap()});
+                }
+                b
+            })
+            .collect();
+        let budgets_json = Value::Array(desired).to_string();
+        let accounts = format!("{dev},{prod}");
+        let vars: Vec<(&str, &str)> = vec![
+            ("BUDGETS", &budgets_json),
+            ("STATE_TABLE", table),
+            ("ALLOWED_ACCOUNTS", &accounts),
+            ("TARGET_ROLE_NAME", "caretaker-spoke"),
+            ("BUDGET_NOTICE_TOPIC_ARN", &topic),
+        ];
+        let config = GuardConfig::from_env(&vars.as_slice()).unwrap();
+        let deps = Deps::new(
+            home.clone(),
+            home_account.clone(),
+            config,
+            Notifiers::new(vec![Box::new(SnsSink::new(sns, &topic))]),
+        );
+        Fx {
+            home,
+            home_account,
+            dev,
+            prod,
+            deps,
+            alerts,
+            shutdowns,
+        }
+    }
+
+    pub async fn alerts(&self) -> Vec<String> {
+        drain(&self.home, &self.alerts).await
+    }
+
+    pub async fn shutdowns(&self) -> Vec<Value> {
+        drain(&self.home, &self.shutdowns)
+            .await
+            .iter()
+            .map(|b| serde_json::from_str(b).unwrap())
+            .collect()
+    }
+
+    pub async fn budget_names(&self, account: &str) -> Vec<String> {
+        let c = aws_sdk_budgets::Client::new(&config_in(account).await);
+        let mut v: Vec<String> = c
+            .describe_budgets()
+            .account_id(account)
+            .send()
+            .await
+            .unwrap()
+            .budgets
+            .unwrap_or_default()
+            .into_iter()
+            .map(|b| b.budget_name)
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+pub async fn stage_budget(
+    account: &str,
+    name: &str,
+    limit: &str,
+    actual: &str,
+    forecast: Option<&str>,
+) {
+    let c = aws_sdk_budgets::Client::new(&config_in(account).await);
+    let spend = |a: &str| Spend::builder().amount(a).unit("USD").build().unwrap();
+    let budget = Budget::builder()
+        .budget_name(name)
+        .budget_limit(spend(limit))
+        .time_unit(TimeUnit::Monthly)
+        .budget_type(BudgetType::Cost)
+        .calculated_spend(
+            CalculatedSpend::builder()
+                .actual_spend(spend(actual))
+                .set_forecasted_spend(forecast.map(spend))
+                .build(),
+        )
+        .build()
+        .unwrap();
+    c.create_budget()
+        .account_id(account)
+        .budget(budget)
+        .send()
+        .await
+        .unwrap();
+}
+
+/// An EventBridge rule for budget-guard's shutdown requests, delivering to an SQS queue.
+async fn capture_shutdowns(config: &aws_config::SdkConfig) -> String {
+    let sqs = aws_sdk_sqs::Client::new(config);
+    let url = sqs
+        .create_queue()
+        .queue_name(format!("shutdowns-{}", uuid::Uuid::new_v4().simple()))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    let events = aws_sdk_eventbridge::Client::new(config);
+    events
+        .put_rule()
+        .name("dev-shutdown-requests")
+        .event_pattern(json!({"source": ["caretaker.budget-guard"], "detail-type": ["Dev Shutdown Requested"]}).to_string())
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule("dev-shutdown-requests")
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("q")
+                .arn(arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    url
+}
+
+async fn queue_costs(account: &str, groups: &[(&str, &str)]) {
+    let result = json!({"ResultsByTime": [{"TimePeriod": {"Start": "2026-11-01", "End": "2026-11-29"}, "Total": {},
+        "Groups": groups.iter().map(|(k, a)| json!({"Keys": [k], "Metrics": {"UnblendedCost": {"Amount": a, "Unit": "USD"}}})).collect::<Vec<_>>(),
+        "Estimated": true}], "DimensionValueAttributes": []});
+    let url = format!(
+        "{}/moto-api/static/ce/cost-and-usage-results",
+        stack_var("AWS_ENDPOINT_URL")
+    );
+    let resp = reqwest::Client::new()
+        .post(url)
+        .json(&json!({"results": [result], "account_id": account}))
+        .send()
+        .await
+        .unwrap();
+    assert!(resp.status().is_success());
+}
+
+#[tokio::test]
+async fn thresholds_alert_once_per_period_and_rearm_next_month() {
+    let fx = Fx::new(
+        &[
+            ("dev", "dev-under", "400", "100", Some("150"), None),
+            ("dev", "dev-near", "400", "330", Some("390"), None),
+            (
+                "dev",
+                "dev-forecast-only",
+                "400",
+                "150",
+                Some("436.90"),
+                None,
+            ),
+            (
+                "prod",
+                "prod-escalated",
+                "2000",
+                "3100.25",
+                Some("4000"),
+                None,
+            ),
+        ],
+        false,
+    )
+    .await;
+    let r = run(&fx.deps, Command::Check { dry_run: false }, now())
+        .await
+        .unwrap();
+    assert_eq!(r.totals.failed, 0, "{r:?}");
+    let msgs = fx.alerts().await;
+    assert_eq!(msgs.len(), 3, "{msgs:#?}");
+    let find = |s: &str| {
+        msgs.iter()
+            .find(|m| m.contains(s))
+            .unwrap_or_else(|| panic!("no message with {s}: {msgs:#?}"))
+    };
+    assert!(find("dev-near at 82.5% of $400.00").starts_with("[WARNING]"));
+    assert!(find("dev-near").contains("Thresholds crossed: 50% actual, 80% actual"));
+    assert!(
+        find("dev-forecast-only forecast to exceed $400.00")
+            .contains("Forecast for the month: $436.90 (109.2%)")
+    );
+    let esc = find("prod-escalated at 155.0% of $2,000.00");
+    assert!(
+        esc.starts_with("[CRITICAL]") && esc.contains("150% actual") && esc.contains("Escalation"),
+        "{esc}"
+    );
+    assert!(esc.contains(&fx.prod), "the account is named");
+
+    // The same run again sends nothing new.
+    let again = run(&fx.deps, Command::Check { dry_run: false }, now())
+        .await
+        .unwrap();
+    assert_eq!(again.totals.changed, 0, "{again:?}");
+    assert!(fx.alerts().await.is_empty());
+
+    // A new period re-arms every threshold.
+    let december: DateTime<Utc> = "2026-12-01T08:00:00Z".parse().unwrap();
+    run(&fx.deps, Command::Check { dry_run: false }, december)
+        .await
+        .unwrap();
+    assert_eq!(fx.alerts().await.len(), 3);
+}
+
+#[tokio::test]
+async fn dev_overspend_requests_one_shutdown_and_prod_is_refused() {
+    let fx = Fx::new(
+        &[
+            (
+                "dev",
+                "innovate-dev-monthly",
+                "400",
+                "251.35",
+                Some("436.90"),
+                Some("forecast-100"),
+            ),
+            (
+                "prod",
+                "innovate-prod-monthly",
+                "2000",
+                "2100",
+                Some("2500"),
+                Some("actual-100"),
+            ),
+        ],
+        false,
+    )
+    .await;
+    let r = run(&fx.deps, Command::Check { dry_run: false }, now())
+        .await
+        .unwrap();
+    let shut: Vec<_> = r
+        .resources
+        .iter()
+        .filter(|x| x.kind == "dev-shutdown")
+        .collect();
+    assert_eq!(shut.len(), 2, "{r:?}");
+    assert!(
+        matches!(&shut[0].outcome, Outcome::Changed { action } if action.contains("innovate-dev-monthly reached 100% forecast ($436.90 of $400.00)")),
+        "{shut:?}"
+    );
+    assert!(
+        matches!(&shut[1].outcome, Outcome::Skipped { reason } if reason.contains("env=prod")),
+        "{shut:?}"
+    );
+    let events = fx.shutdowns().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["detail"]["account"], fx.dev);
+    assert_eq!(events[0]["detail"]["action"], "shutdown");
+    assert!(
+        fx.alerts()
+            .await
+            .iter()
+            .any(|m| m.contains("Dev shutdown requested for dev"))
+    );
+
+    run(&fx.deps, Command::Check { dry_run: false }, now())
+        .await
+        .unwrap();
+    assert!(fx.shutdowns().await.is_empty(), "at most once per period");
+}
+
+#[tokio::test]
+async fn reconcile_creates_missing_leaves_unmanaged_alone_and_then_changes_nothing() {
+    let fx = Fx::new(
+        &[
+            ("dev", "innovate-dev-monthly", "400", "0", None, None),
+            ("prod", "innovate-prod-monthly", "2000", "0", None, None),
+        ],
+        true,
+    )
+    .await;
+    stage_budget(&fx.dev, "someones-manual-budget", "50", "10", None).await;
+
+    let dry = run(&fx.deps, Command::Reconcile { dry_run: true }, now())
+        .await
+        .unwrap();
+    assert_eq!(dry.totals.changed, 2);
+    assert_eq!(
+        fx.budget_names(&fx.dev).await,
+        vec!["someones-manual-budget"],
+        "dry run created nothing"
+    );
+
+    let r = run(&fx.deps, Command::Reconcile { dry_run: false }, now())
+        .await
+        .unwrap();
+    assert_eq!(
+        (r.totals.changed, r.totals.skipped, r.totals.failed),
+        (2, 1, 0),
+        "{r:?}"
+    );
+    assert_eq!(
+        fx.budget_names(&fx.dev).await,
+        vec!["innovate-dev-monthly", "someones-manual-budget"]
+    );
+    assert_eq!(
+        fx.budget_names(&fx.prod).await,
+        vec!["innovate-prod-monthly"]
+    );
+
+    // Nothing differs now: no mutating call (the emulator has no UpdateBudget: one would fail).
+    let again = run(&fx.deps, Command::Reconcile { dry_run: false }, now())
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            again.totals.changed,
+            again.totals.unchanged,
+            again.totals.failed
+        ),
+        (0, 2, 0),
+        "{again:?}"
+    );
+}
+
+#[tokio::test]
+async fn digest_lists_every_budget_and_the_top_cost_drivers() {
+    let fx = Fx::new(
+        &[
+            (
+                "dev",
+                "innovate-dev-monthly",
+                "400",
+                "251.35",
+                Some("436.90"),
+                None,
+            ),
+            (
+                "prod",
+                "innovate-prod-monthly",
+                "2000",
+                "1104.80",
+                Some("1890"),
+                None,
+            ),
+        ],
+        false,
+    )
+    .await;
+    queue_costs(
+        &fx.home_account,
+        &[
+            ("Amazon Relational Database Service", "612.40"),
+            ("Amazon Elastic Kubernetes Service", "291.00"),
+            ("AWS Fargate", "310.15"),
+        ],
+    )
+    .await;
+    queue_costs(
+        &fx.home_account,
+        &[("env$prod", "1104.80"), ("env$dev", "251.35")],
+    )
+    .await;
+    queue_costs(&fx.home_account, &[("cost_center$engineering", "1356.15")]).await;
+    let r = run(
+        &fx.deps,
+        parse(serde_json::from_str(include_str!("../../events/budget-guard/digest.json")).unwrap())
+            .unwrap(),
+        now(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.totals.failed, 0, "{r:?}");
+    let msgs = fx.alerts().await;
+    assert_eq!(msgs.len(), 1);
+    let m = &msgs[0];
+    assert!(
+        m.contains("Cost digest 2026-11-28: 3 days left in the month"),
+        "{m}"
+    );
+    assert!(
+        m.contains("$251.35 of $400.00 (62.8%), on track to exceed by $36.90"),
+        "{m}"
+    );
+    assert!(
+        m.contains("Top services: Amazon Relational Database Service $612.40, AWS Fargate $310.15"),
+        "{m}"
+    );
+    assert!(m.contains("By env: prod $1,104.80, dev $251.35"), "{m}");
+    assert!(
+        m.contains("What to do: A budget is at or forecast over its limit"),
+        "{m}"
+    );
+}
+
+#[tokio::test]
+async fn budgets_notices_and_anomalies_become_readable_messages() {
+    let fx = Fx::new(&[], false).await;
+    for (file, expect) in [
+        (
+            include_str!("../../events/budget-guard/budgets-notice-monthly-actual.json"),
+            "innovate-dev-monthly: actual spend $331.47 passed its alert threshold",
+        ),
+        (
+            include_str!("../../events/budget-guard/budgets-notice-monthly-forecast.json"),
+            "innovate-dev-monthly: forecast spend $436.90",
+        ),
+        (
+            include_str!("../../events/budget-guard/budgets-notice-daily-actual.json"),
+            "Budget: $100.00 for the day (91.0% used)",
+        ),
+        (
+            include_str!("../../events/budget-guard/anomaly-sns.json"),
+            "Cost anomaly: Amazon Relational Database Service spent $118.40 more than expected",
+        ),
+        (
+            include_str!("../../events/budget-guard/anomaly-event.json"),
+            "Root cause 1: Amazon Relational Database Service USE1-InstanceUsage:db.r6g.large in us-east-1 (innovate-dev)",
+        ),
+    ] {
+        let cmd = parse(serde_json::from_str(file).unwrap()).unwrap();
+        let r = run(&fx.deps, cmd, now()).await.unwrap();
+        assert_eq!(r.totals.changed, 1, "{r:?}");
+        let msgs = fx.alerts().await;
+        assert_eq!(msgs.len(), 1);
+        assert!(msgs[0].contains(expect), "{expect}\n{}", msgs[0]);
+        assert!(msgs[0].contains("What to do:"));
+    }
+    // A Budgets wording we do not know still arrives, as it came.
+    let odd = json!({"Records": [{"Sns": {"Subject": "AWS Budgets: innovate-dev-monthly has exceeded your alert threshold",
+                                          "Message": "AWS Budget Notification\nSomething new in this format."}}]});
+    run(&fx.deps, parse(odd).unwrap(), now()).await.unwrap();
+    assert!(fx.alerts().await[0].contains("Something new in this format."));
+}
+
+#[tokio::test]
+async fn malformed_input_is_a_clear_error_and_sends_nothing() {
+    let fx = Fx::new(&[], false).await;
+    let garbled = parse(
+        serde_json::from_str(include_str!(
+            "../../events/budget-guard/bad-budgets-notice-garbled.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let err = run(&fx.deps, garbled, now()).await.unwrap_err();
+    assert!(
+        err.to_string().contains("unrecognised SNS message"),
+        "{err}"
+    );
+    let err = parse(
+        serde_json::from_str(include_str!(
+            "../../events/budget-guard/bad-unknown-action.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("unknown action \"spend-less\""),
+        "{err}"
+    );
+    let err = run(&fx.deps, Command::Anomaly(json!({"hello": 1})), now())
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("not a Cost Anomaly"), "{err}");
+    assert!(fx.alerts().await.is_empty());
+}
