@@ -16,6 +16,9 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
+/// (account "dev"/"prod", name, limit, actual, forecast, shutdownAt)
+pub type Staged<'a> = (&'a str, &'a str, &'a str, &'a str, Option<&'a str>, Option<&'a str>);
+
 pub struct Fx {
     pub home: aws_config::SdkConfig,
     pub home_account: String,
@@ -33,7 +36,7 @@ pub fn now() -> DateTime<Utc> {
 impl Fx {
     /// `budgets`: (account "dev"/"prod", name, limit, actual, forecast, shutdownAt?)
     pub async fn new(
-        budgets: &[(&str, &str, &str, &str, Option<&str>, Option<&str>)],
+        budgets: &[Staged<'_>],
         desired_only: bool,
     ) -> Self {
         let home_account = fresh_account();
