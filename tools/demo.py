@@ -247,6 +247,86 @@ def act_restore_tester(estate):
     return evidence["passed"] and not left and not secrets
 
 
+def act_budget_guard(estate):
+    banner("budget-guard: budgets as code, daily digest, dev over its forecast -> alert and dev shutdown")
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    kw = dict(endpoint_url=endpoint)
+    accounts = estate["accounts"]
+    sns = boto3.client("sns", **kw)
+    sqs = boto3.client("sqs", **kw)
+    topic = sns.create_topic(Name="caretaker-budget-alerts")["TopicArn"]
+
+    def capture(name):
+        url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        return url, arn
+    alerts, alerts_arn = capture("demo-budget-alerts")
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=alerts_arn, Attributes={"RawMessageDelivery": "true"})
+    shutdowns, shutdowns_arn = capture("demo-dev-shutdown-requests")
+    events = boto3.client("events", **kw)
+    events.put_rule(Name="dev-shutdown-requests",
+                    EventPattern=json.dumps({"source": ["caretaker.budget-guard"], "detail-type": ["Dev Shutdown Requested"]}))
+    events.put_targets(Rule="dev-shutdown-requests", Targets=[{"Id": "dev-scheduler", "Arn": shutdowns_arn}])
+    boto3.client("dynamodb", **kw).create_table(
+        TableName="caretaker-budget-guard", BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+    # What Cost Explorer reports for the month so far (the emulator returns queued results).
+    import urllib.request
+    def queue_costs(groups):
+        result = {"ResultsByTime": [{"TimePeriod": {"Start": "2026-11-01", "End": "2026-11-29"}, "Total": {}, "Estimated": True,
+                  "Groups": [{"Keys": [k], "Metrics": {"UnblendedCost": {"Amount": a, "Unit": "USD"}}} for k, a in groups]}]}
+        req = urllib.request.Request(f"{endpoint}/moto-api/static/ce/cost-and-usage-results", method="POST",
+                                     data=json.dumps({"results": [result]}).encode(), headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req).read()
+    queue_costs([("Amazon Relational Database Service", "612.40"), ("AWS Fargate", "310.15"), ("Amazon Elastic Kubernetes Service", "219.00")])
+    queue_costs([("env$prod", "1104.80"), ("env$dev", "251.35"), ("env$mgmt", "61.20")])
+    queue_costs([("cost_center$engineering", "1356.15"), ("cost_center$platform", "61.20")])
+    budgets = [
+        {"account": accounts["mgmt"], "env": "mgmt", "name": "innovate-mgmt-monthly", "limit": "150", "tags": {"env": "mgmt"}},
+        {"account": accounts["dev"], "env": "dev", "name": "innovate-dev-monthly", "limit": "400", "tags": {"env": "dev"},
+         "shutdownAt": {"basis": "forecast", "percent": 100}},
+        {"account": accounts["prod"], "env": "prod", "name": "innovate-prod-monthly", "limit": "2000", "tags": {"env": "prod"}},
+    ]
+    watch = Watch({"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": os.environ["AWS_REGION"], "RUST_LOG": "warn",
+                   "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                   "BUDGETS": json.dumps(budgets).replace("'", ""), "STATE_TABLE": "caretaker-budget-guard",
+                   "ALLOWED_ACCOUNTS": ",".join(accounts.values()), "TARGET_ROLE_NAME": "caretaker-spoke",
+                   "ALERT_TOPIC_ARN": topic})
+    ok = True
+    try:
+        for label, event in (("reconcile (budgets as code)", "reconcile.json"), ("daily run", "daily.json"),
+                             ("daily run again", "daily.json")):
+            report, err = watch.invoke("budget-guard", ROOT / "events/budget-guard" / event)
+            if err:
+                print(f"  {label}: FAILED: {err}")
+                return False
+            print(f"  {label}: {report['summary']}")
+            for r in report["resources"]:
+                what = r.get("action") or r.get("reason") or r.get("error") or ""
+                if r["outcome"] != "unchanged" or label.startswith("reconcile"):
+                    print(f"      {r['kind']:<13} {r['id']:<24} {r['outcome']:<9} {what}")
+    finally:
+        watch.stop()
+    msgs = []
+    while True:
+        got = sqs.receive_message(QueueUrl=alerts, MaxNumberOfMessages=10).get("Messages", [])
+        if not got:
+            break
+        for m in got:
+            msgs.append(m["Body"])
+            sqs.delete_message(QueueUrl=alerts, ReceiptHandle=m["ReceiptHandle"])
+    print(f"  messages sent: {len(msgs)}")
+    for body in msgs:
+        print("    | " + body.rstrip().replace("\n", "\n    | "))
+    requests = sqs.receive_message(QueueUrl=shutdowns, MaxNumberOfMessages=10).get("Messages", [])
+    for m in requests:
+        d = json.loads(m["Body"])["detail"]
+        print(f"  dev shutdown request on EventBridge (for dev-scheduler): account {d['account']}: {d['reason']}")
+    ok &= len(requests) == 1 and any("forecast to exceed" in b for b in msgs)
+    return ok
+
+
 def main():
     banner("seeding the local estate")
     subprocess.run([str(BIN / "python"), str(ROOT / "tools/seed.py")], check=True)
@@ -254,6 +334,7 @@ def main():
 
     ok = act_image_promoter(estate)
     ok &= act_restore_tester(estate)
+    ok &= act_budget_guard(estate)
 
     banner("starting the Lambda runtime emulator (cargo lambda watch) as the dev account")
     env = {

@@ -17,7 +17,14 @@ use serde_json::{Value, json};
 use crate::support::*;
 
 /// (account "dev"/"prod", name, limit, actual, forecast, shutdownAt)
-pub type Staged<'a> = (&'a str, &'a str, &'a str, &'a str, Option<&'a str>, Option<&'a str>);
+pub type Staged<'a> = (
+    &'a str,
+    &'a str,
+    &'a str,
+    &'a str,
+    Option<&'a str>,
+    Option<&'a str>,
+);
 
 pub struct Fx {
     pub home: aws_config::SdkConfig,
@@ -35,10 +42,7 @@ pub fn now() -> DateTime<Utc> {
 
 impl Fx {
     /// `budgets`: (account "dev"/"prod", name, limit, actual, forecast, shutdownAt?)
-    pub async fn new(
-        budgets: &[Staged<'_>],
-        desired_only: bool,
-    ) -> Self {
+    pub async fn new(budgets: &[Staged<'_>], desired_only: bool) -> Self {
         let home_account = fresh_account();
         let (dev, prod) = (fresh_account(), fresh_account());
         let home = config_in(&home_account).await;
@@ -563,4 +567,44 @@ async fn malformed_input_is_a_clear_error_and_sends_nothing() {
         .unwrap_err();
     assert!(err.to_string().contains("not a Cost Anomaly"), "{err}");
     assert!(fx.alerts().await.is_empty());
+}
+
+#[tokio::test]
+async fn the_scheduled_daily_run_sends_one_digest_a_day() {
+    let fx = Fx::new(
+        &[(
+            "dev",
+            "innovate-dev-monthly",
+            "400",
+            "100",
+            Some("150"),
+            None,
+        )],
+        false,
+    )
+    .await;
+    let daily = parse(
+        serde_json::from_str(include_str!(
+            "../../events/budget-guard/scheduled-daily.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    run(&fx.deps, daily.clone(), now()).await.unwrap();
+    let first = fx.alerts().await;
+    assert_eq!(first.len(), 1, "under budget: only the digest: {first:#?}");
+    assert!(first[0].contains("Cost digest 2026-11-28"));
+    run(&fx.deps, daily, now()).await.unwrap();
+    assert!(
+        fx.alerts().await.is_empty(),
+        "a retry of the daily run sends nothing new"
+    );
+    run(&fx.deps, Command::Digest { dry_run: false }, now())
+        .await
+        .unwrap();
+    assert_eq!(
+        fx.alerts().await.len(),
+        1,
+        "asked for by hand, the digest is always sent"
+    );
 }

@@ -81,15 +81,16 @@ pub fn parse(v: Value) -> Result<Command, GuardError> {
     }
     let m: Manual = serde_json::from_value(v).map_err(|e| {
         GuardError::BadInput(format!(
-            "{e}; expected {{\"action\": \"digest\" | \"check\" | \"reconcile\", \"dryRun\"?}}"
+            "{e}; expected {{\"action\": \"digest\" | \"check\" | \"daily\" | \"reconcile\", \"dryRun\"?}}"
         ))
     })?;
     match m.action.as_str() {
         "reconcile" => Ok(Command::Reconcile { dry_run: m.dry_run }),
         "check" => Ok(Command::Check { dry_run: m.dry_run }),
         "digest" => Ok(Command::Digest { dry_run: m.dry_run }),
+        "daily" => Ok(Command::Daily),
         other => Err(GuardError::BadInput(format!(
-            "unknown action {other:?}: expected digest, check or reconcile"
+            "unknown action {other:?}: expected digest, check, daily or reconcile"
         ))),
     }
 }
@@ -119,10 +120,10 @@ pub async fn run(deps: &Deps, cmd: Command, now: DateTime<Utc>) -> Result<RunRep
     Ok(match cmd {
         Command::Reconcile { dry_run } => reconcile(deps, dry_run || global_dry).await,
         Command::Check { dry_run } => check(deps, now, dry_run || global_dry).await,
-        Command::Digest { dry_run } => digest(deps, now, dry_run || global_dry).await,
+        Command::Digest { dry_run } => digest(deps, now, dry_run || global_dry, false).await,
         Command::Daily => {
             let mut r = check(deps, now, global_dry).await;
-            let d = digest(deps, now, global_dry).await;
+            let d = digest(deps, now, global_dry, true).await;
             r.action = "daily".into();
             for res in d.resources {
                 r.push(res);
@@ -402,35 +403,37 @@ fn threshold_note(
     fresh: &[Threshold],
     now: DateTime<Utc>,
 ) -> Notification {
-    // The title speaks of the highest actual level reached, else of the forecast.
-    let top = fresh
+    let top_actual = fresh
         .iter()
         .filter(|t| t.basis == domain::Basis::Actual)
-        .max_by_key(|t| t.percent)
-        .or_else(|| fresh.last())
-        .copied()
-        .unwrap_or(domain::LEVELS[0]);
-    let severity = if top.percent >= 100 {
+        .map(|t| t.percent)
+        .max()
+        .unwrap_or(0);
+    let forecast_over = fresh.iter().any(|t| t.basis == domain::Basis::Forecast);
+    // How serious: a forecast over the limit weighs as 100 %.
+    let level = top_actual.max(if forecast_over { 100 } else { 0 });
+    let severity = if level >= 100 {
         Severity::Critical
     } else {
         Severity::Warning
     };
     let pct = percent(b.actual, b.limit);
-    let title = match top.basis {
-        domain::Basis::Actual => format!(
-            "{} at {pct}% of {} ({}, {})",
-            d.name,
-            money(b.limit),
-            d.env,
-            d.account
-        ),
-        domain::Basis::Forecast => format!(
+    let title = if top_actual < 100 && forecast_over {
+        format!(
             "{} forecast to exceed {} ({}, {})",
             d.name,
             money(b.limit),
             d.env,
             d.account
-        ),
+        )
+    } else {
+        format!(
+            "{} at {pct}% of {} ({}, {})",
+            d.name,
+            money(b.limit),
+            d.env,
+            d.account
+        )
     };
     let mut n = Notification::new(severity, title)
         .fact("Spent so far", format!("{} ({pct}%)", money(b.actual)))
@@ -452,9 +455,9 @@ fn threshold_note(
             .collect::<Vec<_>>()
             .join(", "),
     );
-    let action = if top.percent >= 120 {
+    let action = if level >= 120 {
         "Escalation: find the runaway resource now (Cost Explorer, grouped by service and usage type) and stop it."
-    } else if top.percent >= 100 {
+    } else if level >= 100 {
         "Check the top cost drivers in today's digest; stop what is idle, or raise the budget if the spend is expected."
     } else {
         "No action needed yet: watch the trend in the daily digest."
@@ -462,10 +465,25 @@ fn threshold_note(
     n.action(action)
 }
 
-/// The daily digest: every budget across accounts, and this month's top cost drivers.
-pub async fn digest(deps: &Deps, now: DateTime<Utc>, dry_run: bool) -> RunReport {
+/// The daily digest: every budget across accounts, and this month's top cost drivers. The
+/// scheduled run sends it once a day (`once_a_day`); asked for by hand, it is always sent.
+pub async fn digest(deps: &Deps, now: DateTime<Utc>, dry_run: bool, once_a_day: bool) -> RunReport {
     let mut report = RunReport::new(FUNCTION, "digest", dry_run);
     let today = now.date_naive();
+    let day_key = format!("digest#{today}");
+    if once_a_day && !dry_run {
+        match deps.ledger.claim(&day_key, "digest", now).await {
+            Ok(true) => {}
+            Ok(false) => {
+                report.record("digest", &today.to_string(), Outcome::Unchanged);
+                return report.finish();
+            }
+            Err(e) => {
+                report.record("digest", &today.to_string(), Outcome::failed(e.to_string()));
+                return report.finish();
+            }
+        }
+    }
     let mut n = Notification::new(
         Severity::Info,
         format!(
@@ -577,6 +595,9 @@ pub async fn digest(deps: &Deps, now: DateTime<Utc>, dry_run: bool) -> RunReport
         );
     } else {
         let failures = deps.notifiers.send(&n).await;
+        if !failures.is_empty() && once_a_day {
+            let _ = deps.ledger.release(&day_key).await;
+        }
         report.record("digest", &today.to_string(), sent(&failures));
     }
     report.finish()
