@@ -11,6 +11,7 @@ use caretaker_shared::notify::{Notification, Severity};
 use caretaker_shared::report::{Outcome, RunReport};
 use caretaker_shared::{Guard, Tags, telemetry};
 use chrono::{DateTime, Datelike, Utc};
+use futures::StreamExt;
 use lambda_runtime::LambdaEvent;
 use rust_decimal::Decimal;
 use serde::Deserialize;
@@ -492,13 +493,22 @@ pub async fn digest(deps: &Deps, now: DateTime<Utc>, dry_run: bool, once_a_day: 
         ),
     );
     let mut worst = Decimal::ZERO;
-    for account in accounts(deps) {
-        let got = match budgets_client(deps, &account).await {
-            Ok(c) => describe_budgets(&c, &account)
-                .await
-                .map_err(|e| e.to_string()),
-            Err(e) => Err(e),
-        };
+    // Accounts are read eight at a time (role assumption + DescribeBudgets), in a stable order.
+    let reads: Vec<(String, Result<Vec<ExistingBudget>, String>)> =
+        futures::stream::iter(accounts(deps))
+            .map(|account| async move {
+                let got = match budgets_client(deps, &account).await {
+                    Ok(c) => describe_budgets(&c, &account)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                };
+                (account, got)
+            })
+            .buffered(8)
+            .collect()
+            .await;
+    for (account, got) in reads {
         match got {
             Ok(budgets) => {
                 for b in budgets {
