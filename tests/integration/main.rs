@@ -10,3 +10,4 @@ mod foundation;
 mod promoter;
 mod restore;
 mod rotator;
+mod scheduler;

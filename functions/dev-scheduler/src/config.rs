@@ -1,0 +1,65 @@
+//! Typed configuration, read once per cold start.
+
+use std::collections::BTreeMap;
+
+use caretaker_shared::config::{Common, ConfigError, Env, Source};
+use chrono::NaiveDate;
+
+use crate::domain::Policy;
+use crate::schedule::Schedule;
+
+#[derive(Debug, Clone)]
+pub struct SchedulerConfig {
+    pub common: Common,
+    pub policy: Policy,
+}
+
+impl SchedulerConfig {
+    pub fn from_env(source: &dyn Source) -> Result<Self, ConfigError> {
+        let env = Env::new(source);
+        let invalid = |name: &str, expected: &str| ConfigError::Invalid {
+            name: name.into(),
+            expected: expected.into(),
+        };
+        // SCHEDULES: {"office-hours": "Mon-Fri 07:00-20:00 America/New_York", ...}
+        let named: BTreeMap<String, String> = match env.optional("SCHEDULES") {
+            None => BTreeMap::from([(
+                "office-hours".to_owned(),
+                "Mon-Fri 07:00-20:00 UTC".to_owned(),
+            )]),
+            Some(t) => serde_json::from_str(&t)
+                .map_err(|_| invalid("SCHEDULES", "a JSON object of name → schedule"))?,
+        };
+        let mut parsed = BTreeMap::new();
+        for (name, text) in named {
+            let s: Schedule = text.parse().map_err(|_| {
+                invalid(
+                    "SCHEDULES",
+                    "schedules like \"Mon-Fri 07:00-20:00 Europe/Berlin\"",
+                )
+            })?;
+            parsed.insert(name, s);
+        }
+        let default = match env.optional("DEFAULT_SCHEDULE") {
+            None => None,
+            Some(name) => Some(parsed.get(&name).cloned().ok_or_else(|| {
+                invalid("DEFAULT_SCHEDULE", "the name of a schedule in SCHEDULES")
+            })?),
+        };
+        let mut holidays = Vec::new();
+        for d in env.list("HOLIDAYS") {
+            holidays.push(
+                NaiveDate::parse_from_str(&d, "%Y-%m-%d")
+                    .map_err(|_| invalid("HOLIDAYS", "dates YYYY-MM-DD separated by commas"))?,
+            );
+        }
+        Ok(SchedulerConfig {
+            common: Common::from_env(&env)?,
+            policy: Policy {
+                named: parsed,
+                default,
+                holidays,
+            },
+        })
+    }
+}

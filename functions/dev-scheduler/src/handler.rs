@@ -1,0 +1,523 @@
+//! Payload → action → per-account walk in order (night: node groups → databases; morning:
+//! databases → node groups) → report. Kubernetes workloads come first at night and last in the
+//! morning once they are managed (not built yet: see the issue).
+//!
+//! Safe to run twice: every step compares the desired state with the actual one, so a second
+//! run over an unchanged world makes no mutating call; remembered node group sizes are written
+//! only from a non-zero size, so a second shutdown cannot overwrite them with zero.
+
+use std::collections::BTreeMap;
+
+use aws_sdk_eks::types::NodegroupScalingConfig;
+use caretaker_shared::report::{Outcome, RunReport};
+use caretaker_shared::{Guard, telemetry};
+use chrono::{DateTime, Utc};
+use lambda_runtime::LambdaEvent;
+use serde::Deserialize;
+use serde_json::Value;
+use tracing::{Instrument, info};
+
+use crate::Deps;
+use crate::domain::{self, Action, DbStep, Desired, NgStep, Sizes, TAG_SIZE_PREFIX};
+use crate::error::SchedulerError;
+
+const FUNCTION: &str = "dev-scheduler";
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub action: Action,
+    pub dry_run: bool,
+    pub at: Option<DateTime<Utc>>,
+    /// Only this account (a shutdown request from budget-guard names one).
+    pub account: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Payload {
+    action: String,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    at: Option<String>,
+}
+
+pub fn parse(v: Value) -> Result<Request, SchedulerError> {
+    let bad = |m: String| SchedulerError::BadInput(m);
+    if v.get("detail-type").and_then(|d| d.as_str()) == Some("Dev Shutdown Requested") {
+        let account = v
+            .pointer("/detail/account")
+            .and_then(|a| a.as_str())
+            .ok_or_else(|| bad("shutdown request without detail.account".into()))?;
+        return Ok(Request {
+            action: Action::Shutdown,
+            dry_run: false,
+            at: None,
+            account: Some(account.to_owned()),
+        });
+    }
+    let p: Payload = serde_json::from_value(v).map_err(|e| {
+        bad(format!(
+            "{e}; expected {{\"action\", \"dryRun\"?, \"at\"?}}"
+        ))
+    })?;
+    let at = match p.at {
+        None => None,
+        Some(t) => Some(
+            DateTime::parse_from_rfc3339(&t)
+                .map_err(|_| bad(format!("\"at\" {t:?} is not an RFC 3339 time")))?
+                .with_timezone(&Utc),
+        ),
+    };
+    Ok(Request {
+        action: Action::parse(&p.action).map_err(bad)?,
+        dry_run: p.dry_run,
+        at,
+        account: None,
+    })
+}
+
+pub async fn handle(event: LambdaEvent<Value>, deps: &Deps) -> Result<RunReport, SchedulerError> {
+    let correlation = event
+        .payload
+        .get("id")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
+    let span = telemetry::invocation_span(FUNCTION, correlation.as_deref());
+    let result = async {
+        let req = parse(event.payload)?;
+        Ok(run(deps, &req).await)
+    }
+    .instrument(span)
+    .await;
+    if let Ok(r) = &result {
+        telemetry::record_report(r);
+    }
+    telemetry::flush_metrics();
+    result
+}
+
+fn guard(deps: &Deps) -> Guard {
+    Guard::new(&deps.config.common, Some(deps.accounts.home_account()))
+}
+
+pub async fn run(deps: &Deps, req: &Request) -> RunReport {
+    let now = req.at.unwrap_or_else(Utc::now);
+    let dry_run = req.dry_run || deps.config.common.dry_run || req.action == Action::Status;
+    let mut report = RunReport::new(FUNCTION, req.action.as_str(), dry_run);
+    let accounts: Vec<String> = match &req.account {
+        Some(a) => vec![a.clone()],
+        None if deps.config.common.allowed_accounts.is_empty() => {
+            vec![deps.accounts.home_account().to_owned()]
+        }
+        None => deps
+            .config
+            .common
+            .allowed_accounts
+            .iter()
+            .cloned()
+            .collect(),
+    };
+    for account in accounts {
+        if let Err(refusal) = guard(deps).check_account(&account) {
+            report.record(
+                "account",
+                &account,
+                Outcome::skipped(format!("refused: {refusal}")),
+            );
+            continue;
+        }
+        let cfg = match deps.accounts.config_for(&account).await {
+            Ok(c) => c,
+            Err(e) => {
+                report.record(
+                    "account",
+                    &account,
+                    Outcome::failed(caretaker_shared::error::chain(&e)),
+                );
+                continue;
+            }
+        };
+        let (rds, eks) = (
+            aws_sdk_rds::Client::new(&cfg),
+            aws_sdk_eks::Client::new(&cfg),
+        );
+        let morning = req.action == Action::Startup;
+        if morning {
+            databases(deps, &rds, &account, req.action, now, dry_run, &mut report).await;
+            nodegroups(deps, &eks, &account, req.action, now, dry_run, &mut report).await;
+        } else {
+            nodegroups(deps, &eks, &account, req.action, now, dry_run, &mut report).await;
+            databases(deps, &rds, &account, req.action, now, dry_run, &mut report).await;
+        }
+    }
+    report.finish()
+}
+
+fn tag_map(tags: Option<Vec<aws_sdk_rds::types::Tag>>) -> BTreeMap<String, String> {
+    tags.unwrap_or_default()
+        .into_iter()
+        .filter_map(|t| Some((t.key?, t.value?)))
+        .collect()
+}
+
+/// Decide one resource: guard, then schedule. `Err` = report and move on.
+fn decide(
+    deps: &Deps,
+    account: &str,
+    tags: &BTreeMap<String, String>,
+    action: Action,
+    now: DateTime<Utc>,
+) -> Result<bool, Outcome> {
+    match domain::desired(tags, &deps.config.policy, action, now) {
+        Err(e) => Err(Outcome::failed(e)),
+        Ok(Desired::Leave(why)) => Err(Outcome::skipped(why)),
+        Ok(d) => {
+            // Opted in or not, production is refused before anything else happens.
+            guard(deps)
+                .check(account, tags)
+                .map_err(|r| Outcome::skipped(format!("refused: {r}")))?;
+            Ok(matches!(d, Desired::Up(_)))
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn databases(
+    deps: &Deps,
+    rds: &aws_sdk_rds::Client,
+    account: &str,
+    action: Action,
+    now: DateTime<Utc>,
+    dry_run: bool,
+    report: &mut RunReport,
+) {
+    let mut pages = rds.describe_db_instances().into_paginator().send();
+    let mut instances = Vec::new();
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(p) => instances.extend(p.db_instances.unwrap_or_default()),
+            Err(e) => {
+                report.record(
+                    "rds",
+                    account,
+                    Outcome::failed(format!(
+                        "DescribeDBInstances: {}",
+                        caretaker_shared::error::chain(&e)
+                    )),
+                );
+                return;
+            }
+        }
+    }
+    for i in instances {
+        let id = i.db_instance_identifier.clone().unwrap_or_default();
+        let tags = tag_map(i.tag_list.clone());
+        let up = match decide(deps, account, &tags, action, now) {
+            Ok(up) => up,
+            Err(outcome) => {
+                report
+                    .record("rds-instance", &id, outcome)
+                    .in_account(account);
+                continue;
+            }
+        };
+        let ineligible = if i.read_replica_source_db_instance_identifier.is_some() {
+            Some("read replica: RDS cannot stop it")
+        } else if !i
+            .read_replica_db_instance_identifiers
+            .clone()
+            .unwrap_or_default()
+            .is_empty()
+        {
+            Some("has read replicas: RDS cannot stop it")
+        } else if i.db_cluster_identifier.is_some() {
+            Some("Aurora member: its cluster is scheduled instead")
+        } else {
+            None
+        };
+        let status = i.db_instance_status.clone().unwrap_or_default();
+        let step = domain::db_step(up, &status, ineligible);
+        let outcome = match step {
+            DbStep::Nothing => Outcome::Unchanged,
+            DbStep::Skip(why) => Outcome::skipped(why),
+            DbStep::Stop if dry_run => Outcome::changed("stop"),
+            DbStep::Start if dry_run => Outcome::changed("start"),
+            DbStep::Stop => match rds
+                .stop_db_instance()
+                .db_instance_identifier(&id)
+                .send()
+                .await
+            {
+                Ok(_) => Outcome::changed("stopped"),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_invalid_db_instance_state_fault()) =>
+                {
+                    Outcome::skipped("not in a stoppable state now: the next reconcile retries")
+                }
+                Err(e) => Outcome::failed(caretaker_shared::error::chain(&e)),
+            },
+            DbStep::Start => match rds
+                .start_db_instance()
+                .db_instance_identifier(&id)
+                .send()
+                .await
+            {
+                Ok(_) => Outcome::changed("started"),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|s| s.is_invalid_db_instance_state_fault()) =>
+                {
+                    Outcome::skipped("not in a startable state now: the next reconcile retries")
+                }
+                Err(e) => Outcome::failed(caretaker_shared::error::chain(&e)),
+            },
+        };
+        let drift = action == Action::Reconcile && matches!(outcome, Outcome::Changed { .. });
+        let r = report
+            .record("rds-instance", &id, outcome)
+            .in_account(account);
+        r.detail("status", &status)
+            .detail("desired", if up { "up" } else { "down" });
+        if drift {
+            info!(instance = %id, status = %status, "drift corrected (e.g. RDS's automatic start after 7 days stopped)");
+            r.detail("drift", true);
+        }
+    }
+    let mut pages = rds.describe_db_clusters().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let Ok(p) = page else { break };
+        for c in p.db_clusters.unwrap_or_default() {
+            let id = c.db_cluster_identifier.clone().unwrap_or_default();
+            let tags = tag_map(c.tag_list.clone());
+            let up = match decide(deps, account, &tags, action, now) {
+                Ok(up) => up,
+                Err(outcome) => {
+                    report
+                        .record("rds-cluster", &id, outcome)
+                        .in_account(account);
+                    continue;
+                }
+            };
+            let status = c.status.clone().unwrap_or_default();
+            let outcome = match domain::db_step(up, &status, None) {
+                DbStep::Nothing => Outcome::Unchanged,
+                DbStep::Skip(why) => Outcome::skipped(why),
+                DbStep::Stop if dry_run => Outcome::changed("stop"),
+                DbStep::Start if dry_run => Outcome::changed("start"),
+                DbStep::Stop => match rds
+                    .stop_db_cluster()
+                    .db_cluster_identifier(&id)
+                    .send()
+                    .await
+                {
+                    Ok(_) => Outcome::changed("stopped"),
+                    Err(e) => Outcome::failed(caretaker_shared::error::chain(&e)),
+                },
+                DbStep::Start => match rds
+                    .start_db_cluster()
+                    .db_cluster_identifier(&id)
+                    .send()
+                    .await
+                {
+                    Ok(_) => Outcome::changed("started"),
+                    Err(e) => Outcome::failed(caretaker_shared::error::chain(&e)),
+                },
+            };
+            report
+                .record("rds-cluster", &id, outcome)
+                .in_account(account)
+                .detail("status", &status);
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn nodegroups(
+    deps: &Deps,
+    eks: &aws_sdk_eks::Client,
+    account: &str,
+    action: Action,
+    now: DateTime<Utc>,
+    dry_run: bool,
+    report: &mut RunReport,
+) {
+    let clusters = match eks.list_clusters().send().await {
+        Ok(o) => o.clusters.unwrap_or_default(),
+        Err(e) => {
+            report.record(
+                "eks",
+                account,
+                Outcome::failed(format!(
+                    "ListClusters: {}",
+                    caretaker_shared::error::chain(&e)
+                )),
+            );
+            return;
+        }
+    };
+    for cluster in clusters {
+        let (arn, cluster_tags) = match eks.describe_cluster().name(&cluster).send().await {
+            Ok(o) => {
+                let c = o
+                    .cluster
+                    .unwrap_or_else(|| aws_sdk_eks::types::Cluster::builder().build());
+                (c.arn.unwrap_or_default(), c.tags.unwrap_or_default())
+            }
+            Err(e) => {
+                report
+                    .record(
+                        "eks-cluster",
+                        &cluster,
+                        Outcome::failed(caretaker_shared::error::chain(&e)),
+                    )
+                    .in_account(account);
+                continue;
+            }
+        };
+        let ngs = match eks.list_nodegroups().cluster_name(&cluster).send().await {
+            Ok(o) => o.nodegroups.unwrap_or_default(),
+            Err(e) => {
+                report
+                    .record(
+                        "eks-cluster",
+                        &cluster,
+                        Outcome::failed(caretaker_shared::error::chain(&e)),
+                    )
+                    .in_account(account);
+                continue;
+            }
+        };
+        for ng in ngs {
+            let id = format!("{cluster}/{ng}");
+            let described = match eks
+                .describe_nodegroup()
+                .cluster_name(&cluster)
+                .nodegroup_name(&ng)
+                .send()
+                .await
+            {
+                Ok(o) => o.nodegroup,
+                Err(e) => {
+                    report
+                        .record(
+                            "eks-nodegroup",
+                            &id,
+                            Outcome::failed(caretaker_shared::error::chain(&e)),
+                        )
+                        .in_account(account);
+                    continue;
+                }
+            };
+            let Some(n) = described else { continue };
+            // Node group tags first, the cluster's for what they do not say.
+            let mut tags: BTreeMap<String, String> = cluster_tags.clone().into_iter().collect();
+            tags.extend(n.tags.clone().unwrap_or_default());
+            let up = match decide(deps, account, &tags, action, now) {
+                Ok(up) => up,
+                Err(outcome) => {
+                    report
+                        .record("eks-nodegroup", &id, outcome)
+                        .in_account(account);
+                    continue;
+                }
+            };
+            let sc = n
+                .scaling_config
+                .clone()
+                .unwrap_or_else(|| NodegroupScalingConfig::builder().build());
+            let current = Sizes {
+                min: sc.min_size.unwrap_or(0),
+                max: sc.max_size.unwrap_or(1),
+                desired: sc.desired_size.unwrap_or(0),
+            };
+            let size_tag = format!("{TAG_SIZE_PREFIX}{ng}");
+            let remembered = cluster_tags.get(&size_tag).and_then(|s| Sizes::decode(s));
+            let status = n
+                .status
+                .as_ref()
+                .map(|s| s.as_str().to_owned())
+                .unwrap_or_default();
+            let outcome = match domain::ng_step(up, current, remembered, &status) {
+                NgStep::Nothing => Outcome::Unchanged,
+                NgStep::Skip(why) => Outcome::skipped(why),
+                NgStep::ScaleDown { .. } if dry_run => {
+                    Outcome::changed(format!("scale to 0 (remember {})", current.encode()))
+                }
+                NgStep::ScaleUp(s) if dry_run => {
+                    Outcome::changed(format!("scale back to {}", s.encode()))
+                }
+                NgStep::ScaleDown { remember, max } => {
+                    // Remember first: if the update then fails, the size is still known.
+                    let mut ok = true;
+                    if let Some(s) = remember
+                        && remembered != Some(s)
+                        && let Err(e) = eks
+                            .tag_resource()
+                            .resource_arn(&arn)
+                            .tags(&size_tag, s.encode())
+                            .send()
+                            .await
+                    {
+                        ok = false;
+                        report
+                            .record(
+                                "eks-nodegroup",
+                                &id,
+                                Outcome::failed(format!(
+                                    "could not remember the size: {}",
+                                    caretaker_shared::error::chain(&e)
+                                )),
+                            )
+                            .in_account(account);
+                    }
+                    if !ok {
+                        continue;
+                    }
+                    let cfg = NodegroupScalingConfig::builder()
+                        .min_size(0)
+                        .desired_size(0)
+                        .max_size(max)
+                        .build();
+                    match eks
+                        .update_nodegroup_config()
+                        .cluster_name(&cluster)
+                        .nodegroup_name(&ng)
+                        .scaling_config(cfg)
+                        .send()
+                        .await
+                    {
+                        Ok(_) => Outcome::changed(format!(
+                            "scaled to 0 (remembered {})",
+                            current.encode()
+                        )),
+                        Err(e) => Outcome::failed(caretaker_shared::error::chain(&e)),
+                    }
+                }
+                NgStep::ScaleUp(s) => {
+                    let cfg = NodegroupScalingConfig::builder()
+                        .min_size(s.min)
+                        .desired_size(s.desired)
+                        .max_size(s.max)
+                        .build();
+                    match eks
+                        .update_nodegroup_config()
+                        .cluster_name(&cluster)
+                        .nodegroup_name(&ng)
+                        .scaling_config(cfg)
+                        .send()
+                        .await
+                    {
+                        Ok(_) => Outcome::changed(format!("scaled back to {}", s.encode())),
+                        Err(e) => Outcome::failed(caretaker_shared::error::chain(&e)),
+                    }
+                }
+            };
+            report
+                .record("eks-nodegroup", &id, outcome)
+                .in_account(account)
+                .detail("size", current.encode());
+        }
+    }
+}

@@ -1,0 +1,39 @@
+//! dev-scheduler: shuts the dev environment down at night and at weekends and starts it in the
+//! morning, exactly as it was. This first part manages EKS managed node groups and RDS instances
+//! and Aurora clusters; Kubernetes workloads are the next part (see the issue).
+
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod handler;
+pub mod schedule;
+
+pub use config::SchedulerConfig;
+pub use error::SchedulerError;
+
+use caretaker_shared::aws::Accounts;
+
+/// Built once per cold start.
+pub struct Deps {
+    pub accounts: Accounts,
+    pub config: SchedulerConfig,
+}
+
+impl Deps {
+    pub async fn from_env() -> Result<Self, SchedulerError> {
+        let config = SchedulerConfig::from_env(&caretaker_shared::config::ProcessEnv)?;
+        let sdk = caretaker_shared::aws::load().await;
+        let home = caretaker_shared::aws::account_id(&sdk).await?;
+        Ok(Self::new(sdk, home, config))
+    }
+
+    pub fn new(sdk: aws_config::SdkConfig, home_account: String, config: SchedulerConfig) -> Self {
+        let accounts = Accounts::new(
+            sdk,
+            home_account,
+            config.common.target_role_name.clone(),
+            "dev-scheduler",
+        );
+        Deps { accounts, config }
+    }
+}
