@@ -14,6 +14,9 @@ use serde_json::json;
 
 use crate::support::*;
 
+/// (name, min, max, desired, tags)
+pub type NodeGroup<'a> = (&'a str, i32, i32, i32, &'a [(&'a str, &'a str)]);
+
 pub struct Fx {
     pub dev: String,
     pub cfg: aws_config::SdkConfig,
@@ -86,12 +89,7 @@ impl Fx {
             .unwrap()
     }
 
-    pub async fn cluster(
-        &self,
-        name: &str,
-        tags: &[(&str, &str)],
-        ngs: &[(&str, i32, i32, i32, &[(&str, &str)])],
-    ) {
+    pub async fn cluster(&self, name: &str, tags: &[(&str, &str)], ngs: &[NodeGroup<'_>]) {
         let tagmap = |t: &[(&str, &str)]| {
             t.iter()
                 .map(|(k, v)| (k.to_string(), v.to_string()))
