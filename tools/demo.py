@@ -327,6 +327,43 @@ def act_budget_guard(estate):
     return ok
 
 
+def act_dev_scheduler(estate):
+    banner("dev-scheduler: evening shutdown and morning startup of the dev estate (node groups, RDS)")
+    dev = estate["credentials"]["dev"]
+    kw = dict(endpoint_url=os.environ["AWS_ENDPOINT_URL"], aws_access_key_id=dev["AccessKeyId"],
+              aws_secret_access_key=dev["SecretAccessKey"], aws_session_token=dev["SessionToken"])
+    eks, rds = boto3.client("eks", **kw), boto3.client("rds", **kw)
+
+    def state():
+        sc = eks.describe_nodegroup(clusterName="innovate-dev", nodegroupName="addons")["nodegroup"]["scalingConfig"]
+        db = rds.describe_db_instances(DBInstanceIdentifier="innovate-dev-db")["DBInstances"][0]["DBInstanceStatus"]
+        return f"node group addons min/max/desired {sc['minSize']}/{sc['maxSize']}/{sc['desiredSize']}, innovate-dev-db {db}"
+    print(f"  before:            {state()}")
+    watch = Watch({"AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"], "AWS_REGION": os.environ["AWS_REGION"],
+                   "RUST_LOG": "warn", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                   "ALLOWED_ACCOUNTS": estate["accounts"]["dev"], "TARGET_ROLE_NAME": "caretaker-spoke",
+                   "SCHEDULES": json.dumps({"office-hours": "Mon-Fri 07:00-20:00 America/New_York"})})
+    ok = True
+    try:
+        for label, event, check in (("evening shutdown", "shutdown.json", "0/3/0"), ("shutdown again", "shutdown.json", "0/3/0"),
+                                    ("morning startup", "startup.json", "2/3/2")):
+            report, err = watch.invoke("dev-scheduler", ROOT / "events/dev-scheduler" / event)
+            if err:
+                print(f"  {label}: FAILED: {err}")
+                return False
+            print(f"  {label}: {report['summary']}")
+            for r in report["resources"]:
+                what = r.get("action") or r.get("reason") or r.get("error") or ""
+                print(f"      {r['kind']:<14} {r['id']:<22} {r['outcome']:<9} {what}")
+            now = state()
+            print(f"  after {label + ':':<12} {now}")
+            ok &= check in now
+    finally:
+        watch.stop()
+    print("  (Kubernetes workloads are the next part of dev-scheduler; node groups and databases are done)")
+    return ok
+
+
 def main():
     banner("seeding the local estate")
     subprocess.run([str(BIN / "python"), str(ROOT / "tools/seed.py")], check=True)
@@ -335,6 +372,7 @@ def main():
     ok = act_image_promoter(estate)
     ok &= act_restore_tester(estate)
     ok &= act_budget_guard(estate)
+    ok &= act_dev_scheduler(estate)
 
     banner("starting the Lambda runtime emulator (cargo lambda watch) as the dev account")
     env = {
