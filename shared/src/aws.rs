@@ -133,3 +133,45 @@ impl Accounts {
 
 /// Shared handle, cheap to clone into concurrent tasks.
 pub type SharedAccounts = Arc<Accounts>;
+
+/// What every function needs from a failed SDK call: the service's code and message (or the
+/// transport error's chain), and whether retrying can help (timeouts, dispatch failures,
+/// throttling, server faults). Matches on kinds and codes, never on message text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SdkFailure {
+    pub message: String,
+    pub retryable: bool,
+}
+
+pub fn sdk_failure<E, R>(e: &aws_sdk_sts::error::SdkError<E, R>) -> SdkFailure
+where
+    E: std::error::Error + aws_sdk_sts::error::ProvideErrorMetadata + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+    let retryable = matches!(
+        e,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+    ) || matches!(
+        e.code(),
+        Some(
+            "Throttling"
+                | "ThrottlingException"
+                | "TooManyRequestsException"
+                | "InternalFailure"
+                | "InternalServiceError"
+                | "InternalErrorException"
+                | "ServerException"
+                | "LimitExceededException"
+        )
+    );
+    let message = match e.as_service_error() {
+        Some(s) => format!(
+            "{}: {}",
+            s.code().unwrap_or("error"),
+            s.message().unwrap_or("")
+        ),
+        None => crate::error::chain(e),
+    };
+    SdkFailure { message, retryable }
+}

@@ -102,16 +102,6 @@ async fn queue(ecr: &aws_sdk_ecr::Client, account: &str, repo: &str, digest: &st
         .unwrap();
 }
 
-fn vm_hwm_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmHWM"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
-}
-
 #[tokio::main]
 async fn main() {
     let account = support::fresh_account();
@@ -222,6 +212,6 @@ async fn main() {
     );
     println!(
         "  peak memory of the benchmark process (VmHWM): {:.1} MiB",
-        vm_hwm_mib()
+        support::vm_hwm_mib()
     );
 }

@@ -12,16 +12,6 @@ use caretaker_shared::pg::{Connector, Target};
 use chrono::Utc;
 use restore_tester::checks;
 
-fn vm_hwm_mib() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmHWM"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        / 1024.0
-}
-
 #[tokio::main]
 async fn main() {
     let ca = std::fs::read_to_string(support::stack_var("CARETAKER_PG_CA")).unwrap();
@@ -97,6 +87,6 @@ async fn main() {
     }
     println!(
         "  peak memory of the verifying process (VmHWM): {:.1} MiB (rows stay in the server; only one row per check comes back)",
-        vm_hwm_mib()
+        support::vm_hwm_mib()
     );
 }

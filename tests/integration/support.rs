@@ -206,3 +206,15 @@ pub fn captured_logs() -> LogBuf {
     })
     .clone()
 }
+
+/// Peak resident memory of this process (VmHWM), in MiB; for the benchmarks.
+#[allow(dead_code)]
+pub fn vm_hwm_mib() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmHWM"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}

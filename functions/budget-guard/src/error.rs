@@ -48,26 +48,11 @@ where
     E: std::error::Error + aws_sdk_budgets::error::ProvideErrorMetadata + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    use aws_sdk_budgets::error::{ProvideErrorMetadata, SdkError};
-    let retryable = matches!(
-        e,
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
-    ) || matches!(
-        e.code(),
-        Some("ThrottlingException" | "InternalErrorException")
-    );
-    let message = match e.as_service_error() {
-        Some(s) => format!(
-            "{}: {}",
-            s.code().unwrap_or("error"),
-            s.message().unwrap_or("")
-        ),
-        None => caretaker_shared::error::chain(&e),
-    };
+    let f = caretaker_shared::aws::sdk_failure(&e);
     GuardError::Aws {
         service,
         operation,
-        message,
-        retryable,
+        message: f.message,
+        retryable: f.retryable,
     }
 }

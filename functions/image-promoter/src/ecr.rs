@@ -49,26 +49,12 @@ where
     E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let retryable = matches!(
-        e,
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
-    ) || matches!(
-        e.code(),
-        Some("ThrottlingException" | "ServerException" | "LimitExceededException")
-    );
-    let message = match e.as_service_error() {
-        Some(s) => format!(
-            "{}: {}",
-            s.code().unwrap_or("error"),
-            s.message().unwrap_or("")
-        ),
-        None => caretaker_shared::error::chain(&e),
-    };
+    let f = caretaker_shared::aws::sdk_failure(&e);
     PromoterError::Ecr {
         operation,
         repository: repository.to_owned(),
-        message,
-        retryable,
+        message: f.message,
+        retryable: f.retryable,
     }
 }
 

@@ -25,13 +25,7 @@ where
     E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let retryable = matches!(
-        e,
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
-    ) || matches!(
-        e.code(),
-        Some("ThrottlingException" | "InternalServiceError" | "InternalFailure")
-    );
+    let retryable = caretaker_shared::aws::sdk_failure(&e).retryable;
     RotatorError::SecretsManager {
         operation,
         secret: secret.to_owned(),
