@@ -4,6 +4,7 @@
 
 pub mod config;
 pub mod domain;
+pub mod eks_token;
 pub mod error;
 pub mod handler;
 pub mod schedule;
