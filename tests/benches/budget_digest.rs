@@ -10,9 +10,6 @@ mod support;
 use std::time::Instant;
 
 use aws_sdk_budgets::types::{Budget, BudgetType, CalculatedSpend, Spend, TimeUnit};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use budget_guard::handler::{Command, run};
 use budget_guard::{Deps, GuardConfig};
 use caretaker_shared::notify::{Notifiers, SnsSink};
@@ -70,36 +67,8 @@ async fn main() {
                 desired.push(json!({"account": account, "env": env, "name": name, "limit": limit, "tags": {"env": env}}));
             }
         }
-        aws_sdk_dynamodb::Client::new(&home)
-            .create_table()
-            .table_name("ledger")
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name("pk")
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .unwrap(),
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name("pk")
-                    .key_type(KeyType::Hash)
-                    .build()
-                    .unwrap(),
-            )
-            .billing_mode(BillingMode::PayPerRequest)
-            .send()
-            .await
-            .unwrap();
-        let sns = aws_sdk_sns::Client::new(&home);
-        let topic = sns
-            .create_topic()
-            .name("alerts")
-            .send()
-            .await
-            .unwrap()
-            .topic_arn
-            .unwrap();
+        support::ledger_table(&home, "ledger").await;
+        let (sns, topic, _) = support::alert_topic(&home).await;
         let budgets = serde_json::Value::Array(desired).to_string();
         let accounts: Vec<String> = serde_json::from_str::<Vec<serde_json::Value>>(&budgets)
             .unwrap()

@@ -4,9 +4,6 @@
 //! both through SQS.
 
 use aws_sdk_budgets::types::{Budget, BudgetType, CalculatedSpend, Spend, TimeUnit};
-use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
-};
 use budget_guard::handler::{Command, parse, run};
 use budget_guard::{Deps, GuardConfig};
 use caretaker_shared::notify::{Notifiers, SnsSink};
@@ -54,39 +51,9 @@ impl Fx {
             let account = if *env == "dev" { &dev } else { &prod };
             stage_budget(account, name, limit, actual, *forecast).await;
         }
-        let dynamo = aws_sdk_dynamodb::Client::new(&home);
         let table = "caretaker-budget-guard";
-        dynamo
-            .create_table()
-            .table_name(table)
-            .attribute_definitions(
-                AttributeDefinition::builder()
-                    .attribute_name("pk")
-                    .attribute_type(ScalarAttributeType::S)
-                    .build()
-                    .unwrap(),
-            )
-            .key_schema(
-                KeySchemaElement::builder()
-                    .attribute_name("pk")
-                    .key_type(KeyType::Hash)
-                    .build()
-                    .unwrap(),
-            )
-            .billing_mode(BillingMode::PayPerRequest)
-            .send()
-            .await
-            .unwrap();
-        let sns = aws_sdk_sns::Client::new(&home);
-        let topic = sns
-            .create_topic()
-            .name("alerts")
-            .send()
-            .await
-            .unwrap()
-            .topic_arn
-            .unwrap();
-        let alerts = capture_topic(&home, &topic).await;
+        ledger_table(&home, table).await;
+        let (sns, topic, alerts) = alert_topic(&home).await;
         let shutdowns = capture_shutdowns(&home).await;
         let desired: Vec<Value> = budgets
             .iter()

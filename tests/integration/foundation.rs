@@ -10,18 +10,10 @@ use caretaker_shared::notify::{Notification, Notifier, Notifiers, Severity, SnsS
 use crate::support::*;
 
 /// A fresh account with an alert topic and an SQS queue capturing what is published to it.
-async fn alert_topic() -> (aws_config::SdkConfig, aws_sdk_sns::Client, String, String) {
+async fn alert_topic_in_fresh_account()
+-> (aws_config::SdkConfig, aws_sdk_sns::Client, String, String) {
     let config = config_in(&fresh_account()).await;
-    let sns = aws_sdk_sns::Client::new(&config);
-    let topic = sns
-        .create_topic()
-        .name("alerts")
-        .send()
-        .await
-        .unwrap()
-        .topic_arn
-        .unwrap();
-    let queue = capture_topic(&config, &topic).await;
+    let (sns, topic, queue) = alert_topic(&config).await;
     (config, sns, topic, queue)
 }
 
@@ -33,7 +25,7 @@ fn sample() -> Notification {
 
 #[tokio::test]
 async fn sns_sink_delivers_the_readable_message_to_a_subscriber() {
-    let (config, sns, topic, queue) = alert_topic().await;
+    let (config, sns, topic, queue) = alert_topic_in_fresh_account().await;
 
     let failures = Notifiers::new(vec![Box::new(SnsSink::new(sns, &topic))])
         .send(&sample())
@@ -82,7 +74,7 @@ async fn webhook_sink_posts_slack_json_with_the_url_read_from_secrets_manager() 
 
 #[tokio::test]
 async fn one_failing_sink_does_not_stop_the_other_and_the_error_hides_the_url() {
-    let (config, sns, topic, queue) = alert_topic().await;
+    let (config, sns, topic, queue) = alert_topic_in_fresh_account().await;
     let broken = receiver(500).await;
     let webhook = WebhookSink::new(broken.url.clone().into(), "slack").unwrap();
 

@@ -26,16 +26,7 @@ impl Fx {
     pub async fn new(policy_file: Option<&str>) -> Self {
         let account = fresh_account();
         let sdk = config_in(&account).await;
-        let sns = aws_sdk_sns::Client::new(&sdk);
-        let topic = sns
-            .create_topic()
-            .name("caretaker-alerts")
-            .send()
-            .await
-            .unwrap()
-            .topic_arn
-            .unwrap();
-        let queue = capture_topic(&sdk, &topic).await;
+        let (sns, topic, queue) = alert_topic(&sdk).await;
         let vars: &[(&str, &str)] = &[];
         let mut config = PromoterConfig::from_env(&vars).unwrap();
         config.policy_file = policy_file.map(str::to_owned);

@@ -96,16 +96,7 @@ impl Fx {
             .send()
             .await
             .unwrap();
-        let sns = aws_sdk_sns::Client::new(&sdk);
-        let topic = sns
-            .create_topic()
-            .name("alerts")
-            .send()
-            .await
-            .unwrap()
-            .topic_arn
-            .unwrap();
-        let queue = capture_topic(&sdk, &topic).await;
+        let (sns, topic, queue) = alert_topic(&sdk).await;
         let port = stack_var("CARETAKER_PG_PORT");
         let ca_path = stack_var("CARETAKER_PG_CA");
         let vars: Vec<(&str, &str)> = vec![

@@ -218,3 +218,48 @@ pub fn vm_hwm_mib() -> f64 {
         .unwrap_or(0.0)
         / 1024.0
 }
+
+/// An SNS topic for alerts in `config`'s account, with an SQS queue capturing what is published:
+/// (client, topic ARN, queue URL).
+pub async fn alert_topic(config: &SdkConfig) -> (aws_sdk_sns::Client, String, String) {
+    let sns = aws_sdk_sns::Client::new(config);
+    let topic = sns
+        .create_topic()
+        .name("alerts")
+        .send()
+        .await
+        .unwrap()
+        .topic_arn
+        .unwrap();
+    let queue = capture_topic(config, &topic).await;
+    (sns, topic, queue)
+}
+
+/// budget-guard's once-only ledger: a DynamoDB table keyed by the string `pk`.
+#[allow(dead_code)]
+pub async fn ledger_table(config: &SdkConfig, name: &str) {
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
+    aws_sdk_dynamodb::Client::new(config)
+        .create_table()
+        .table_name(name)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name("pk")
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .unwrap(),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name("pk")
+                .key_type(KeyType::Hash)
+                .build()
+                .unwrap(),
+        )
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+}

@@ -238,42 +238,37 @@ async fn databases(
         };
         let status = i.db_instance_status.clone().unwrap_or_default();
         let step = domain::db_step(up, &status, ineligible);
-        let outcome = match step {
-            DbStep::Nothing => Outcome::Unchanged,
-            DbStep::Skip(why) => Outcome::skipped(why),
-            DbStep::Stop if dry_run => Outcome::changed("stop"),
-            DbStep::Start if dry_run => Outcome::changed("start"),
-            DbStep::Stop => match rds
-                .stop_db_instance()
-                .db_instance_identifier(&id)
-                .send()
-                .await
-            {
-                Ok(_) => Outcome::changed("stopped"),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_invalid_db_instance_state_fault()) =>
-                {
-                    Outcome::skipped("not in a stoppable state now: the next reconcile retries")
-                }
-                Err(e) => Outcome::failed(caretaker_shared::error::chain(&e)),
+        let outcome = apply(
+            step,
+            dry_run,
+            async {
+                let res = rds
+                    .stop_db_instance()
+                    .db_instance_identifier(&id)
+                    .send()
+                    .await;
+                sdk_outcome(
+                    res,
+                    "stopped",
+                    "not in a stoppable state now: the next reconcile retries",
+                    |e| e.is_invalid_db_instance_state_fault(),
+                )
             },
-            DbStep::Start => match rds
-                .start_db_instance()
-                .db_instance_identifier(&id)
-                .send()
-                .await
-            {
-                Ok(_) => Outcome::changed("started"),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_invalid_db_instance_state_fault()) =>
-                {
-                    Outcome::skipped("not in a startable state now: the next reconcile retries")
-                }
-                Err(e) => Outcome::failed(caretaker_shared::error::chain(&e)),
+            async {
+                let res = rds
+                    .start_db_instance()
+                    .db_instance_identifier(&id)
+                    .send()
+                    .await;
+                sdk_outcome(
+                    res,
+                    "started",
+                    "not in a startable state now: the next reconcile retries",
+                    |e| e.is_invalid_db_instance_state_fault(),
+                )
             },
-        };
+        )
+        .await;
         let drift = action == Action::Reconcile && matches!(outcome, Outcome::Changed { .. });
         let r = report
             .record("rds-instance", &id, outcome)
@@ -301,35 +296,69 @@ async fn databases(
                 }
             };
             let status = c.status.clone().unwrap_or_default();
-            let outcome = match domain::db_step(up, &status, None) {
-                DbStep::Nothing => Outcome::Unchanged,
-                DbStep::Skip(why) => Outcome::skipped(why),
-                DbStep::Stop if dry_run => Outcome::changed("stop"),
-                DbStep::Start if dry_run => Outcome::changed("start"),
-                DbStep::Stop => match rds
-                    .stop_db_cluster()
-                    .db_cluster_identifier(&id)
-                    .send()
-                    .await
-                {
-                    Ok(_) => Outcome::changed("stopped"),
-                    Err(e) => Outcome::failed(caretaker_shared::error::chain(&e)),
+            let outcome = apply(
+                domain::db_step(up, &status, None),
+                dry_run,
+                async {
+                    let res = rds
+                        .stop_db_cluster()
+                        .db_cluster_identifier(&id)
+                        .send()
+                        .await;
+                    sdk_outcome(res, "stopped", "", |_| false)
                 },
-                DbStep::Start => match rds
-                    .start_db_cluster()
-                    .db_cluster_identifier(&id)
-                    .send()
-                    .await
-                {
-                    Ok(_) => Outcome::changed("started"),
-                    Err(e) => Outcome::failed(caretaker_shared::error::chain(&e)),
+                async {
+                    let res = rds
+                        .start_db_cluster()
+                        .db_cluster_identifier(&id)
+                        .send()
+                        .await;
+                    sdk_outcome(res, "started", "", |_| false)
                 },
-            };
+            )
+            .await;
             report
                 .record("rds-cluster", &id, outcome)
                 .in_account(account)
                 .detail("status", &status);
         }
+    }
+}
+
+/// A database step's outcome: nothing, a reason, a dry-run plan, or the stop or start call
+/// (the calls are futures, so only the one needed runs).
+async fn apply(
+    step: DbStep,
+    dry_run: bool,
+    stop: impl Future<Output = Outcome>,
+    start: impl Future<Output = Outcome>,
+) -> Outcome {
+    match step {
+        DbStep::Nothing => Outcome::Unchanged,
+        DbStep::Skip(why) => Outcome::skipped(why),
+        DbStep::Stop if dry_run => Outcome::changed("stop"),
+        DbStep::Start if dry_run => Outcome::changed("start"),
+        DbStep::Stop => stop.await,
+        DbStep::Start => start.await,
+    }
+}
+
+/// A stop or start call's result: done, retried later when RDS says the state does not allow
+/// it now (`transitional`), or failed with its cause.
+fn sdk_outcome<T, E, R>(
+    res: Result<T, aws_sdk_rds::error::SdkError<E, R>>,
+    done: &str,
+    later: &str,
+    transitional: impl Fn(&E) -> bool,
+) -> Outcome
+where
+    E: std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match res {
+        Ok(_) => Outcome::changed(done),
+        Err(e) if e.as_service_error().is_some_and(&transitional) => Outcome::skipped(later),
+        Err(e) => Outcome::failed(caretaker_shared::error::chain(&e)),
     }
 }
 
