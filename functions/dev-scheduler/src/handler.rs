@@ -282,7 +282,14 @@ async fn databases(
     }
     let mut pages = rds.describe_db_clusters().into_paginator().send();
     while let Some(page) = pages.next().await {
-        let Ok(p) = page else { break };
+        let p = match page {
+            Ok(p) => p,
+            Err(e) => {
+                let msg = format!("DescribeDBClusters: {}", caretaker_shared::error::chain(&e));
+                report.record("rds", account, Outcome::failed(msg));
+                return;
+            }
+        };
         for c in p.db_clusters.unwrap_or_default() {
             let id = c.db_cluster_identifier.clone().unwrap_or_default();
             let tags = tag_map(c.tag_list.clone());
@@ -305,7 +312,12 @@ async fn databases(
                         .db_cluster_identifier(&id)
                         .send()
                         .await;
-                    sdk_outcome(res, "stopped", "", |_| false)
+                    sdk_outcome(
+                        res,
+                        "stopped",
+                        "not in a stoppable state now: the next reconcile retries",
+                        |e| e.is_invalid_db_cluster_state_fault(),
+                    )
                 },
                 async {
                     let res = rds
@@ -313,7 +325,12 @@ async fn databases(
                         .db_cluster_identifier(&id)
                         .send()
                         .await;
-                    sdk_outcome(res, "started", "", |_| false)
+                    sdk_outcome(
+                        res,
+                        "started",
+                        "not in a startable state now: the next reconcile retries",
+                        |e| e.is_invalid_db_cluster_state_fault(),
+                    )
                 },
             )
             .await;
