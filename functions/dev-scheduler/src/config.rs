@@ -6,12 +6,14 @@ use caretaker_shared::config::{Common, ConfigError, Env, Source};
 use chrono::NaiveDate;
 
 use crate::domain::Policy;
+use crate::kubernetes::KubeSettings;
 use crate::schedule::Schedule;
 
 #[derive(Debug, Clone)]
 pub struct SchedulerConfig {
     pub common: Common,
     pub policy: Policy,
+    pub kube: KubeSettings,
 }
 
 impl SchedulerConfig {
@@ -53,7 +55,25 @@ impl SchedulerConfig {
                     .map_err(|_| invalid("HOLIDAYS", "dates YYYY-MM-DD separated by commas"))?,
             );
         }
+        let concurrency = match env.optional("KUBE_CONCURRENCY") {
+            None => 8,
+            Some(v) => v
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| (1..=64).contains(n))
+                .ok_or_else(|| invalid("KUBE_CONCURRENCY", "a number from 1 to 64"))?,
+        };
+        let kube = KubeSettings {
+            endpoint_override: env.optional("KUBE_ENDPOINT_OVERRIDE"),
+            ca_file: env.optional("KUBE_CA_FILE").map(Into::into),
+            concurrency,
+            label_selector: env
+                .optional("KUBE_LABEL_SELECTOR")
+                .unwrap_or_else(|| "caretaker/exclude!=true".to_owned()),
+        };
         Ok(SchedulerConfig {
+            kube,
             common: Common::from_env(&env)?,
             policy: Policy {
                 named: parsed,

@@ -205,6 +205,99 @@ pub fn ng_step(up: bool, current: Sizes, remembered: Option<Sizes>, status: &str
     }
 }
 
+/// Annotation holding a Deployment's or StatefulSet's replica count while caretaker holds it
+/// at zero. Written before the scale-down, removed after the scale-up.
+pub const ANN_REPLICAS: &str = "caretaker/original-replicas";
+/// Annotation marking a CronJob that caretaker suspended (one suspended by someone else stays
+/// suspended in the morning).
+pub const ANN_SUSPENDED: &str = "caretaker/suspended";
+
+/// Replica bounds of the HorizontalPodAutoscaler that targets a workload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hpa {
+    pub name: String,
+    pub min: i32,
+    pub max: i32,
+}
+
+/// The step for a Deployment or a StatefulSet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplicaStep {
+    /// Write `remember` to the annotation, then scale to zero.
+    ScaleDown {
+        remember: i32,
+    },
+    /// Scale to `to`, then remove the annotation.
+    ScaleUp {
+        to: i32,
+    },
+    /// Running with a leftover annotation (scaled up by someone else, or the removal failed):
+    /// remove it, so that a later manual scale to zero is not undone in the morning.
+    Forget,
+    Nothing,
+    Skip(String),
+}
+
+/// Never remembers a zero, never forgets a count: a second shutdown finds zero replicas and
+/// does nothing, so the annotation written by the first one stays. With an HPA, the count is
+/// brought back inside its bounds; while at zero the HPA is inactive (Kubernetes does not
+/// autoscale a target scaled to zero), so it cannot undo the shutdown.
+pub fn replica_step(
+    up: bool,
+    replicas: i32,
+    remembered: Option<&str>,
+    hpa: Option<&Hpa>,
+) -> ReplicaStep {
+    let parsed = remembered.map(|r| r.trim().parse::<i32>().ok().filter(|n| *n >= 1));
+    match (up, replicas) {
+        (false, 0) => ReplicaStep::Nothing,
+        (false, n) => ReplicaStep::ScaleDown { remember: n },
+        (true, 0) => match parsed {
+            None => ReplicaStep::Skip(
+                "at 0 replicas, not scaled down by caretaker: left as it is".into(),
+            ),
+            Some(None) => ReplicaStep::Skip(format!(
+                "annotation {ANN_REPLICAS} {:?} is not a replica count: set it by hand",
+                remembered.unwrap_or_default()
+            )),
+            Some(Some(n)) => ReplicaStep::ScaleUp {
+                to: match hpa {
+                    Some(h) => n.clamp(h.min.max(1), h.max.max(h.min.max(1))),
+                    None => n,
+                },
+            },
+        },
+        (true, _) if remembered.is_some() => ReplicaStep::Forget,
+        (true, _) => ReplicaStep::Nothing,
+    }
+}
+
+/// The step for a CronJob.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SuspendStep {
+    /// Suspend and mark it as suspended by caretaker (one patch).
+    Suspend,
+    /// Resume and remove the mark (one patch).
+    Resume,
+    /// Running with a leftover mark (resumed by hand): remove it.
+    Forget,
+    Nothing,
+    Skip(String),
+}
+
+pub fn suspend_step(up: bool, suspended: bool, marked: bool) -> SuspendStep {
+    match (up, suspended, marked) {
+        (false, false, _) => SuspendStep::Suspend,
+        (false, true, _) => SuspendStep::Nothing,
+        (true, true, true) => SuspendStep::Resume,
+        (true, true, false) => {
+            SuspendStep::Skip("suspended by someone else: left suspended".into())
+        }
+        (true, false, true) => SuspendStep::Forget,
+        (true, false, false) => SuspendStep::Nothing,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -373,5 +466,68 @@ mod tests {
             None,
             "a zero max is never a remembered size"
         );
+    }
+
+    #[test]
+    fn replica_counts_are_remembered_once_and_restored_inside_hpa_bounds() {
+        assert_eq!(
+            replica_step(false, 3, None, None),
+            ReplicaStep::ScaleDown { remember: 3 }
+        );
+        assert_eq!(
+            replica_step(false, 0, Some("3"), None),
+            ReplicaStep::Nothing,
+            "a second shutdown keeps the remembered 3"
+        );
+        assert_eq!(
+            replica_step(true, 0, Some("3"), None),
+            ReplicaStep::ScaleUp { to: 3 }
+        );
+        let hpa = Hpa {
+            name: "web".into(),
+            min: 2,
+            max: 5,
+        };
+        assert_eq!(
+            replica_step(true, 0, Some("1"), Some(&hpa)),
+            ReplicaStep::ScaleUp { to: 2 }
+        );
+        assert_eq!(
+            replica_step(true, 0, Some("9"), Some(&hpa)),
+            ReplicaStep::ScaleUp { to: 5 }
+        );
+        assert!(matches!(
+            replica_step(true, 0, None, None),
+            ReplicaStep::Skip(r) if r.contains("not scaled down by caretaker")
+        ));
+        assert!(matches!(
+            replica_step(true, 0, Some("0"), None),
+            ReplicaStep::Skip(r) if r.contains("not a replica count")
+        ));
+        assert!(matches!(
+            replica_step(true, 0, Some("three"), None),
+            ReplicaStep::Skip(_)
+        ));
+        assert_eq!(replica_step(true, 2, Some("3"), None), ReplicaStep::Forget);
+        assert_eq!(replica_step(true, 2, None, None), ReplicaStep::Nothing);
+        assert_eq!(
+            replica_step(false, 4, Some("3"), None),
+            ReplicaStep::ScaleDown { remember: 4 },
+            "the running count is the truth when it runs again"
+        );
+    }
+
+    #[test]
+    fn cron_jobs_suspended_by_someone_else_stay_suspended() {
+        assert_eq!(suspend_step(false, false, false), SuspendStep::Suspend);
+        assert_eq!(suspend_step(false, true, true), SuspendStep::Nothing);
+        assert_eq!(suspend_step(false, true, false), SuspendStep::Nothing);
+        assert_eq!(suspend_step(true, true, true), SuspendStep::Resume);
+        assert!(matches!(
+            suspend_step(true, true, false),
+            SuspendStep::Skip(_)
+        ));
+        assert_eq!(suspend_step(true, false, false), SuspendStep::Nothing);
+        assert_eq!(suspend_step(true, false, true), SuspendStep::Forget);
     }
 }

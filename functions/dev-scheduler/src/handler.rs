@@ -18,8 +18,9 @@ use serde_json::Value;
 use tracing::{Instrument, info};
 
 use crate::Deps;
-use crate::domain::{self, Action, DbStep, Desired, NgStep, Sizes, TAG_SIZE_PREFIX};
+use crate::domain::{self, Action, DbStep, Desired, NgStep, Policy, Sizes, TAG_SIZE_PREFIX};
 use crate::error::SchedulerError;
+use crate::kubernetes::{self, Cluster};
 
 const FUNCTION: &str = "dev-scheduler";
 
@@ -142,16 +143,129 @@ pub async fn run(deps: &Deps, req: &Request) -> RunReport {
             aws_sdk_rds::Client::new(&cfg),
             aws_sdk_eks::Client::new(&cfg),
         );
-        let morning = req.action == Action::Startup;
-        if morning {
-            databases(deps, &rds, &account, req.action, now, dry_run, &mut report).await;
-            nodegroups(deps, &eks, &account, req.action, now, dry_run, &mut report).await;
+        let decider = Decider {
+            policy: deps.config.policy.clone(),
+            guard: guard(deps),
+            account: account.clone(),
+            action: req.action,
+            now,
+        };
+        let clusters = clusters(&eks, &account, &mut report).await;
+        let r = &mut report;
+        // Night: workloads → node groups → databases. Morning: the reverse.
+        if req.action == Action::Startup {
+            databases(&rds, &decider, dry_run, r).await;
+            nodegroups(&eks, &clusters, &decider, dry_run, r).await;
+            kubernetes(deps, &cfg, &clusters, &decider, dry_run, r).await;
         } else {
-            nodegroups(deps, &eks, &account, req.action, now, dry_run, &mut report).await;
-            databases(deps, &rds, &account, req.action, now, dry_run, &mut report).await;
+            kubernetes(deps, &cfg, &clusters, &decider, dry_run, r).await;
+            nodegroups(&eks, &clusters, &decider, dry_run, r).await;
+            databases(&rds, &decider, dry_run, r).await;
         }
     }
     report.finish()
+}
+
+/// The account's EKS clusters, described once for node groups and workloads.
+async fn clusters(
+    eks: &aws_sdk_eks::Client,
+    account: &str,
+    report: &mut RunReport,
+) -> Vec<Cluster> {
+    let mut names = Vec::new();
+    let mut pages = eks.list_clusters().into_paginator().send();
+    while let Some(page) = pages.next().await {
+        match page {
+            Ok(p) => names.extend(p.clusters.unwrap_or_default()),
+            Err(e) => {
+                let msg = format!("ListClusters: {}", caretaker_shared::error::chain(&e));
+                report.record("eks", account, Outcome::failed(msg));
+                return Vec::new();
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for name in names {
+        match eks.describe_cluster().name(&name).send().await {
+            Ok(o) => {
+                let c = o
+                    .cluster
+                    .unwrap_or_else(|| aws_sdk_eks::types::Cluster::builder().build());
+                out.push(Cluster {
+                    name,
+                    arn: c.arn.unwrap_or_default(),
+                    tags: c.tags.unwrap_or_default().into_iter().collect(),
+                    endpoint: c.endpoint,
+                    ca_data: c.certificate_authority.and_then(|a| a.data),
+                });
+            }
+            Err(e) => {
+                report
+                    .record(
+                        "eks-cluster",
+                        &name,
+                        Outcome::failed(caretaker_shared::error::chain(&e)),
+                    )
+                    .in_account(account);
+            }
+        }
+    }
+    out
+}
+
+/// Kubernetes workloads of each cluster the guard allows. The account-wide default schedule
+/// does not apply to workloads: only opted-in namespaces and workloads are touched.
+async fn kubernetes(
+    deps: &Deps,
+    cfg: &aws_config::SdkConfig,
+    clusters: &[Cluster],
+    decider: &Decider,
+    dry_run: bool,
+    report: &mut RunReport,
+) {
+    let decider = Decider {
+        policy: Policy {
+            default: None,
+            ..decider.policy.clone()
+        },
+        ..decider.clone()
+    };
+    let account = decider.account.as_str();
+    for cluster in clusters {
+        // Never call a production cluster's API, whatever its namespaces say.
+        if let Err(r) = decider.guard.check(account, &cluster.tags) {
+            report
+                .record(
+                    "eks-cluster",
+                    &cluster.name,
+                    Outcome::skipped(format!("workloads not touched, refused: {r}")),
+                )
+                .in_account(account);
+            continue;
+        }
+        let client = match kubernetes::connect(cluster, cfg, &deps.config.kube).await {
+            Ok(c) => c,
+            Err(e) => {
+                report
+                    .record(
+                        "eks-cluster",
+                        &cluster.name,
+                        Outcome::failed(format!("Kubernetes API: {e}")),
+                    )
+                    .in_account(account);
+                continue;
+            }
+        };
+        kubernetes::workloads(
+            &client,
+            cluster,
+            &decider,
+            &deps.config.kube,
+            dry_run,
+            report,
+        )
+        .await;
+    }
 }
 
 fn tag_map(tags: Option<Vec<aws_sdk_rds::types::Tag>>) -> BTreeMap<String, String> {
@@ -161,37 +275,40 @@ fn tag_map(tags: Option<Vec<aws_sdk_rds::types::Tag>>) -> BTreeMap<String, Strin
         .collect()
 }
 
-/// Decide one resource: guard, then schedule. `Err` = report and move on.
-fn decide(
-    deps: &Deps,
-    account: &str,
-    tags: &BTreeMap<String, String>,
-    action: Action,
-    now: DateTime<Utc>,
-) -> Result<bool, Outcome> {
-    match domain::desired(tags, &deps.config.policy, action, now) {
-        Err(e) => Err(Outcome::failed(e)),
-        Ok(Desired::Leave(why)) => Err(Outcome::skipped(why)),
-        Ok(d) => {
-            // Opted in or not, production is refused before anything else happens.
-            guard(deps)
-                .check(account, tags)
-                .map_err(|r| Outcome::skipped(format!("refused: {r}")))?;
-            Ok(matches!(d, Desired::Up(_)))
+/// Decides resources of one account for one run: schedule (overrides, holidays), then the guard.
+/// Production is refused before anything else happens, opted in or not.
+#[derive(Debug, Clone)]
+pub struct Decider {
+    pub policy: Policy,
+    pub guard: Guard,
+    pub account: String,
+    pub action: Action,
+    pub now: DateTime<Utc>,
+}
+
+impl Decider {
+    /// `Ok(up)`, or the outcome to report when the resource is left alone.
+    pub fn decide(&self, tags: &BTreeMap<String, String>) -> Result<bool, Outcome> {
+        match domain::desired(tags, &self.policy, self.action, self.now) {
+            Err(e) => Err(Outcome::failed(e)),
+            Ok(Desired::Leave(why)) => Err(Outcome::skipped(why)),
+            Ok(d) => {
+                self.guard
+                    .check(&self.account, tags)
+                    .map_err(|r| Outcome::skipped(format!("refused: {r}")))?;
+                Ok(matches!(d, Desired::Up(_)))
+            }
         }
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn databases(
-    deps: &Deps,
     rds: &aws_sdk_rds::Client,
-    account: &str,
-    action: Action,
-    now: DateTime<Utc>,
+    decider: &Decider,
     dry_run: bool,
     report: &mut RunReport,
 ) {
+    let (account, action) = (decider.account.as_str(), decider.action);
     let mut pages = rds.describe_db_instances().into_paginator().send();
     let mut instances = Vec::new();
     while let Some(page) = pages.next().await {
@@ -213,7 +330,7 @@ async fn databases(
     for i in instances {
         let id = i.db_instance_identifier.clone().unwrap_or_default();
         let tags = tag_map(i.tag_list.clone());
-        let up = match decide(deps, account, &tags, action, now) {
+        let up = match decider.decide(&tags) {
             Ok(up) => up,
             Err(outcome) => {
                 report
@@ -293,7 +410,7 @@ async fn databases(
         for c in p.db_clusters.unwrap_or_default() {
             let id = c.db_cluster_identifier.clone().unwrap_or_default();
             let tags = tag_map(c.tag_list.clone());
-            let up = match decide(deps, account, &tags, action, now) {
+            let up = match decider.decide(&tags) {
                 Ok(up) => up,
                 Err(outcome) => {
                     report
@@ -379,50 +496,17 @@ where
     }
 }
 
-#[allow(clippy::too_many_arguments)]
 async fn nodegroups(
-    deps: &Deps,
     eks: &aws_sdk_eks::Client,
-    account: &str,
-    action: Action,
-    now: DateTime<Utc>,
+    clusters: &[Cluster],
+    decider: &Decider,
     dry_run: bool,
     report: &mut RunReport,
 ) {
-    let clusters = match eks.list_clusters().send().await {
-        Ok(o) => o.clusters.unwrap_or_default(),
-        Err(e) => {
-            report.record(
-                "eks",
-                account,
-                Outcome::failed(format!(
-                    "ListClusters: {}",
-                    caretaker_shared::error::chain(&e)
-                )),
-            );
-            return;
-        }
-    };
-    for cluster in clusters {
-        let (arn, cluster_tags) = match eks.describe_cluster().name(&cluster).send().await {
-            Ok(o) => {
-                let c = o
-                    .cluster
-                    .unwrap_or_else(|| aws_sdk_eks::types::Cluster::builder().build());
-                (c.arn.unwrap_or_default(), c.tags.unwrap_or_default())
-            }
-            Err(e) => {
-                report
-                    .record(
-                        "eks-cluster",
-                        &cluster,
-                        Outcome::failed(caretaker_shared::error::chain(&e)),
-                    )
-                    .in_account(account);
-                continue;
-            }
-        };
-        let ngs = match eks.list_nodegroups().cluster_name(&cluster).send().await {
+    let account = decider.account.as_str();
+    for c in clusters {
+        let (cluster, arn, cluster_tags) = (c.name.as_str(), c.arn.as_str(), &c.tags);
+        let ngs = match eks.list_nodegroups().cluster_name(cluster).send().await {
             Ok(o) => o.nodegroups.unwrap_or_default(),
             Err(e) => {
                 report
@@ -439,7 +523,7 @@ async fn nodegroups(
             let id = format!("{cluster}/{ng}");
             let described = match eks
                 .describe_nodegroup()
-                .cluster_name(&cluster)
+                .cluster_name(cluster)
                 .nodegroup_name(&ng)
                 .send()
                 .await
@@ -460,7 +544,7 @@ async fn nodegroups(
             // Node group tags first, the cluster's for what they do not say.
             let mut tags: BTreeMap<String, String> = cluster_tags.clone().into_iter().collect();
             tags.extend(n.tags.clone().unwrap_or_default());
-            let up = match decide(deps, account, &tags, action, now) {
+            let up = match decider.decide(&tags) {
                 Ok(up) => up,
                 Err(outcome) => {
                     report
@@ -501,7 +585,7 @@ async fn nodegroups(
                         && remembered != Some(s)
                         && let Err(e) = eks
                             .tag_resource()
-                            .resource_arn(&arn)
+                            .resource_arn(arn)
                             .tags(&size_tag, s.encode())
                             .send()
                             .await
@@ -528,7 +612,7 @@ async fn nodegroups(
                         .build();
                     match eks
                         .update_nodegroup_config()
-                        .cluster_name(&cluster)
+                        .cluster_name(cluster)
                         .nodegroup_name(&ng)
                         .scaling_config(cfg)
                         .send()
@@ -549,7 +633,7 @@ async fn nodegroups(
                         .build();
                     match eks
                         .update_nodegroup_config()
-                        .cluster_name(&cluster)
+                        .cluster_name(cluster)
                         .nodegroup_name(&ng)
                         .scaling_config(cfg)
                         .send()

@@ -7,6 +7,7 @@ pub mod domain;
 pub mod eks_token;
 pub mod error;
 pub mod handler;
+pub mod kubernetes;
 pub mod schedule;
 
 pub use config::SchedulerConfig;

@@ -1,0 +1,547 @@
+//! Kubernetes workloads on EKS: Deployments and StatefulSets scaled to zero and back through
+//! the scale subresource, CronJobs suspended and resumed, in opted-in namespaces.
+//!
+//! - Connection: endpoint and CA from `DescribeCluster`, bearer token from [`crate::eks_token`]
+//!   signed with the account's credentials (the spoke role's when assumed). `KUBE_ENDPOINT_OVERRIDE`
+//!   and `KUBE_CA_FILE` point it elsewhere (the local stand-in; never set in AWS).
+//! - Opt-in: the annotation `caretaker/schedule` on a Namespace (all its workloads) or on a
+//!   workload. The account-wide default schedule does not apply here: a cluster's system
+//!   namespaces are never taken down by default. Workloads labelled `caretaker/exclude=true` are
+//!   not even listed (label selector `KUBE_LABEL_SELECTOR`).
+//! - Safety: the cluster is checked by the guard before any Kubernetes call; an `env` label on a
+//!   Namespace or a workload is checked too (a prod-labelled namespace in a dev cluster is refused).
+//! - Calls: 5 lists per cluster (namespaces, HPAs, deployments, statefulsets, cronjobs; 500 a page),
+//!   then 1–2 patches per workload that changes, `KUBE_CONCURRENCY` at a time. An unchanged
+//!   workload costs nothing.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt::Debug;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use aws_credential_types::provider::ProvideCredentials;
+use base64::Engine;
+use caretaker_shared::report::{Outcome, RunReport};
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::{Deployment, StatefulSet};
+use k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler;
+use k8s_openapi::api::batch::v1::CronJob;
+use k8s_openapi::api::core::v1::Namespace;
+use kube::api::{Api, ListParams, Patch, PatchParams};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::domain::{
+    self, ANN_REPLICAS, ANN_SUSPENDED, Action, Hpa, ReplicaStep, SuspendStep, TAG_SCHEDULE,
+};
+use crate::handler::Decider;
+
+/// How to reach and walk the clusters' Kubernetes APIs.
+#[derive(Debug, Clone)]
+pub struct KubeSettings {
+    pub endpoint_override: Option<String>,
+    pub ca_file: Option<PathBuf>,
+    pub concurrency: usize,
+    pub label_selector: String,
+}
+
+/// An EKS cluster as `DescribeCluster` gives it.
+#[derive(Debug, Clone, Default)]
+pub struct Cluster {
+    pub name: String,
+    pub arn: String,
+    pub tags: BTreeMap<String, String>,
+    pub endpoint: Option<String>,
+    /// `certificateAuthority.data`: base64 of the PEM.
+    pub ca_data: Option<String>,
+}
+
+/// A Kubernetes client for the cluster, authenticated with a fresh EKS token.
+pub async fn connect(
+    cluster: &Cluster,
+    sdk: &aws_config::SdkConfig,
+    settings: &KubeSettings,
+) -> Result<kube::Client, String> {
+    let endpoint = settings
+        .endpoint_override
+        .clone()
+        .or_else(|| cluster.endpoint.clone())
+        .ok_or("DescribeCluster gave no endpoint (is the cluster still creating?)")?;
+    let pem = match &settings.ca_file {
+        Some(path) => {
+            std::fs::read(path).map_err(|e| format!("KUBE_CA_FILE {}: {e}", path.display()))?
+        }
+        None => base64::engine::general_purpose::STANDARD
+            .decode(cluster.ca_data.as_deref().unwrap_or_default().trim())
+            .map_err(|e| format!("the cluster's certificate authority is not base64: {e}"))?,
+    };
+    let roots: Vec<Vec<u8>> = CertificateDer::pem_slice_iter(&pem)
+        .map(|c| c.map(|c| c.to_vec()))
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("the cluster's certificate authority is not PEM: {e}"))?;
+    if roots.is_empty() {
+        return Err("the cluster's certificate authority holds no certificate".into());
+    }
+    let credentials = sdk
+        .credentials_provider()
+        .ok_or("no AWS credentials to sign the EKS token with")?
+        .provide_credentials()
+        .await
+        .map_err(|e| format!("AWS credentials: {}", caretaker_shared::error::chain(&e)))?;
+    let region = sdk
+        .region()
+        .map(|r| r.as_ref().to_owned())
+        .ok_or("no AWS region for the EKS token")?;
+    let token = crate::eks_token::token(&cluster.name, &region, &credentials, SystemTime::now())?;
+    let mut config = kube::Config::new(
+        endpoint
+            .parse()
+            .map_err(|e| format!("endpoint {endpoint:?}: {e}"))?,
+    );
+    config.root_cert = Some(roots);
+    config.auth_info.token = Some(token.into());
+    config.connect_timeout = Some(Duration::from_secs(5));
+    config.read_timeout = Some(Duration::from_secs(15));
+    kube::Client::try_from(config).map_err(|e| caretaker_shared::error::chain(&e))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Kind {
+    Deployment,
+    StatefulSet,
+    CronJob,
+}
+
+impl Kind {
+    fn report_kind(self) -> &'static str {
+        match self {
+            Kind::Deployment => "k8s-deployment",
+            Kind::StatefulSet => "k8s-statefulset",
+            Kind::CronJob => "k8s-cronjob",
+        }
+    }
+    fn hpa_kind(self) -> &'static str {
+        match self {
+            Kind::Deployment => "Deployment",
+            Kind::StatefulSet => "StatefulSet",
+            Kind::CronJob => "CronJob",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Step {
+    Replicas(ReplicaStep),
+    Suspend(SuspendStep),
+}
+
+/// One opted-in workload and what to do with it.
+#[derive(Debug, Clone)]
+struct Item {
+    kind: Kind,
+    namespace: String,
+    name: String,
+    resource_version: Option<String>,
+    state: String,
+    hpa: Option<String>,
+    decided: Result<Step, Outcome>,
+}
+
+struct Listed {
+    namespaces: HashMap<String, Namespace>,
+    hpas: HashMap<(String, &'static str, String), Hpa>,
+    deployments: Vec<Deployment>,
+    statefulsets: Vec<StatefulSet>,
+    cronjobs: Vec<CronJob>,
+}
+
+async fn list_all<K>(api: &Api<K>, selector: &str) -> kube::Result<Vec<K>>
+where
+    K: Clone + DeserializeOwned + Debug,
+{
+    let mut params = ListParams::default().limit(500);
+    if !selector.is_empty() {
+        params = params.labels(selector);
+    }
+    let mut out = Vec::new();
+    loop {
+        let page = api.list(&params).await?;
+        out.extend(page.items);
+        match page.metadata.continue_ {
+            Some(c) if !c.is_empty() => params = params.continue_token(&c),
+            _ => return Ok(out),
+        }
+    }
+}
+
+async fn list(client: &kube::Client, selector: &str) -> Result<Listed, String> {
+    let named = |what: &'static str| {
+        move |e: kube::Error| format!("listing {what}: {}", caretaker_shared::error::chain(&e))
+    };
+    let (namespaces, hpas, deployments, statefulsets, cronjobs) = futures::try_join!(
+        async {
+            list_all(&Api::<Namespace>::all(client.clone()), "")
+                .await
+                .map_err(named("namespaces"))
+        },
+        async {
+            list_all(&Api::<HorizontalPodAutoscaler>::all(client.clone()), "")
+                .await
+                .map_err(named("horizontalpodautoscalers"))
+        },
+        async {
+            list_all(&Api::<Deployment>::all(client.clone()), selector)
+                .await
+                .map_err(named("deployments"))
+        },
+        async {
+            list_all(&Api::<StatefulSet>::all(client.clone()), selector)
+                .await
+                .map_err(named("statefulsets"))
+        },
+        async {
+            list_all(&Api::<CronJob>::all(client.clone()), selector)
+                .await
+                .map_err(named("cronjobs"))
+        },
+    )?;
+    let namespaces = namespaces
+        .into_iter()
+        .filter_map(|n| Some((n.metadata.name.clone()?, n)))
+        .collect();
+    let hpas = hpas
+        .into_iter()
+        .filter_map(|h| {
+            let spec = h.spec?;
+            let target = spec.scale_target_ref;
+            let kind: &'static str = match target.kind.as_str() {
+                "Deployment" => "Deployment",
+                "StatefulSet" => "StatefulSet",
+                _ => return None,
+            };
+            let hpa = Hpa {
+                name: h.metadata.name?,
+                min: spec.min_replicas.unwrap_or(1),
+                max: spec.max_replicas,
+            };
+            Some(((h.metadata.namespace?, kind, target.name), hpa))
+        })
+        .collect();
+    Ok(Listed {
+        namespaces,
+        hpas,
+        deployments,
+        statefulsets,
+        cronjobs,
+    })
+}
+
+/// The tags a workload is decided by: the cluster's `env`, then the namespace's and the
+/// workload's `env` label and `caretaker/*` annotations (the workload's win). `None` when
+/// neither the namespace nor the workload opted in.
+fn tags_for(
+    cluster: &Cluster,
+    namespace: Option<&Namespace>,
+    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+) -> Option<BTreeMap<String, String>> {
+    let mut tags = BTreeMap::new();
+    if let Some(env) = cluster.tags.get("env") {
+        tags.insert("env".to_owned(), env.clone());
+    }
+    let layers = namespace.map(|n| &n.metadata).into_iter().chain([meta]);
+    for m in layers {
+        if let Some(env) = m.labels.as_ref().and_then(|l| l.get("env")) {
+            tags.insert("env".to_owned(), env.clone());
+        }
+        for (k, v) in m.annotations.iter().flatten() {
+            if k.starts_with("caretaker/") {
+                tags.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    tags.contains_key(TAG_SCHEDULE).then_some(tags)
+}
+
+fn plan(cluster: &Cluster, listed: &Listed, decide: &Decider) -> Vec<Item> {
+    let mut items = Vec::new();
+    let meta_of = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
+        (
+            m.namespace.clone().unwrap_or_default(),
+            m.name.clone().unwrap_or_default(),
+            m.resource_version.clone(),
+        )
+    };
+    let replicas = |kind: Kind,
+                    meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
+                    replicas: Option<i32>|
+     -> Option<Item> {
+        let (namespace, name, rv) = meta_of(meta);
+        let tags = tags_for(cluster, listed.namespaces.get(&namespace), meta)?;
+        let current = replicas.unwrap_or(1);
+        let hpa = listed
+            .hpas
+            .get(&(namespace.clone(), kind.hpa_kind(), name.clone()));
+        let remembered = meta
+            .annotations
+            .as_ref()
+            .and_then(|a| a.get(ANN_REPLICAS))
+            .map(String::as_str);
+        let decided = decide
+            .decide(&tags)
+            .map(|up| Step::Replicas(domain::replica_step(up, current, remembered, hpa)));
+        Some(Item {
+            kind,
+            namespace,
+            name,
+            resource_version: rv,
+            state: format!("{current} replicas"),
+            hpa: hpa.map(|h| format!("{} ({}..{})", h.name, h.min, h.max)),
+            decided,
+        })
+    };
+    for d in &listed.deployments {
+        items.extend(replicas(
+            Kind::Deployment,
+            &d.metadata,
+            d.spec.as_ref().and_then(|s| s.replicas),
+        ));
+    }
+    for s in &listed.statefulsets {
+        items.extend(replicas(
+            Kind::StatefulSet,
+            &s.metadata,
+            s.spec.as_ref().and_then(|s| s.replicas),
+        ));
+    }
+    for c in &listed.cronjobs {
+        let (namespace, name, rv) = meta_of(&c.metadata);
+        let Some(tags) = tags_for(cluster, listed.namespaces.get(&namespace), &c.metadata) else {
+            continue;
+        };
+        let suspended = c.spec.as_ref().and_then(|s| s.suspend).unwrap_or(false);
+        let marked = c
+            .metadata
+            .annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key(ANN_SUSPENDED));
+        items.push(Item {
+            kind: Kind::CronJob,
+            namespace,
+            name,
+            resource_version: rv,
+            state: if suspended { "suspended" } else { "active" }.to_owned(),
+            hpa: None,
+            decided: decide
+                .decide(&tags)
+                .map(|up| Step::Suspend(domain::suspend_step(up, suspended, marked))),
+        });
+    }
+    items.sort_by(|a, b| (a.kind, &a.namespace, &a.name).cmp(&(b.kind, &b.namespace, &b.name)));
+    items
+}
+
+fn api_error(e: &kube::Error) -> Outcome {
+    match e {
+        kube::Error::Api(s) if s.is_conflict() => {
+            Outcome::skipped("changed while caretaker read it: the next run retries")
+        }
+        kube::Error::Api(s) if s.is_forbidden() => Outcome::failed(format!(
+            "{}: the caretaker RBAC (deploy/kubernetes-rbac.yaml) is missing or outdated",
+            caretaker_shared::error::chain(e)
+        )),
+        _ => Outcome::failed(caretaker_shared::error::chain(e)),
+    }
+}
+
+fn annotate(key: &str, value: Option<String>, resource_version: Option<&str>) -> Value {
+    let mut meta = json!({ "annotations": { key: value } });
+    if let Some(rv) = resource_version {
+        // Optimistic concurrency: 409 Conflict when the object changed since it was listed.
+        meta["resourceVersion"] = json!(rv);
+    }
+    json!({ "metadata": meta })
+}
+
+async fn scale<K>(api: &Api<K>, item: &Item, step: &ReplicaStep, dry_run: bool) -> Outcome
+where
+    K: Clone + DeserializeOwned + Debug,
+{
+    let pp = PatchParams::default();
+    let name = item.name.as_str();
+    match step {
+        ReplicaStep::Nothing => Outcome::Unchanged,
+        ReplicaStep::Skip(why) => Outcome::skipped(why.clone()),
+        ReplicaStep::ScaleDown { remember } if dry_run => {
+            Outcome::changed(format!("scale to 0 (remember {remember})"))
+        }
+        ReplicaStep::ScaleUp { to } if dry_run => Outcome::changed(format!("scale back to {to}")),
+        ReplicaStep::Forget if dry_run => {
+            Outcome::changed(format!("remove a leftover {ANN_REPLICAS}"))
+        }
+        ReplicaStep::ScaleDown { remember } => {
+            // Remember first: if the scale then fails, the count is still on the object.
+            let patch = annotate(
+                ANN_REPLICAS,
+                Some(remember.to_string()),
+                item.resource_version.as_deref(),
+            );
+            if let Err(e) = api.patch(name, &pp, &Patch::Merge(&patch)).await {
+                return match api_error(&e) {
+                    Outcome::Failed { error } => {
+                        Outcome::failed(format!("could not remember the replica count: {error}"))
+                    }
+                    other => other,
+                };
+            }
+            let zero = json!({ "spec": { "replicas": 0 } });
+            match api.patch_scale(name, &pp, &Patch::Merge(&zero)).await {
+                Ok(_) => Outcome::changed(format!("scaled to 0 (remembered {remember})")),
+                Err(e) => api_error(&e),
+            }
+        }
+        ReplicaStep::ScaleUp { to } => {
+            let back = json!({ "spec": { "replicas": to } });
+            if let Err(e) = api.patch_scale(name, &pp, &Patch::Merge(&back)).await {
+                return api_error(&e);
+            }
+            match api
+                .patch(name, &pp, &Patch::Merge(annotate(ANN_REPLICAS, None, None)))
+                .await
+            {
+                Ok(_) => Outcome::changed(format!("scaled back to {to}")),
+                Err(e) => Outcome::changed(format!(
+                    "scaled back to {to}; the annotation stays until the next run ({})",
+                    caretaker_shared::error::chain(&e)
+                )),
+            }
+        }
+        ReplicaStep::Forget => {
+            match api
+                .patch(name, &pp, &Patch::Merge(annotate(ANN_REPLICAS, None, None)))
+                .await
+            {
+                Ok(_) => Outcome::changed(format!("removed a leftover {ANN_REPLICAS}")),
+                Err(e) => api_error(&e),
+            }
+        }
+    }
+}
+
+async fn suspend(api: &Api<CronJob>, item: &Item, step: &SuspendStep, dry_run: bool) -> Outcome {
+    let (patch, done) = match step {
+        SuspendStep::Nothing => return Outcome::Unchanged,
+        SuspendStep::Skip(why) => return Outcome::skipped(why.clone()),
+        SuspendStep::Suspend => {
+            let mut p = annotate(
+                ANN_SUSPENDED,
+                Some("true".into()),
+                item.resource_version.as_deref(),
+            );
+            p["spec"] = json!({ "suspend": true });
+            (p, "suspended")
+        }
+        SuspendStep::Resume => {
+            let mut p = annotate(ANN_SUSPENDED, None, None);
+            p["spec"] = json!({ "suspend": false });
+            (p, "resumed")
+        }
+        SuspendStep::Forget => (
+            annotate(ANN_SUSPENDED, None, None),
+            "removed a leftover caretaker/suspended",
+        ),
+    };
+    if dry_run {
+        return Outcome::changed(format!("would be {done}"));
+    }
+    match api
+        .patch(&item.name, &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+    {
+        Ok(_) => Outcome::changed(done),
+        Err(e) => api_error(&e),
+    }
+}
+
+async fn execute(client: &kube::Client, item: &Item, dry_run: bool) -> Outcome {
+    let ns = item.namespace.as_str();
+    match &item.decided {
+        Err(outcome) => outcome.clone(),
+        Ok(Step::Replicas(step)) => match item.kind {
+            Kind::StatefulSet => {
+                scale(
+                    &Api::<StatefulSet>::namespaced(client.clone(), ns),
+                    item,
+                    step,
+                    dry_run,
+                )
+                .await
+            }
+            _ => {
+                scale(
+                    &Api::<Deployment>::namespaced(client.clone(), ns),
+                    item,
+                    step,
+                    dry_run,
+                )
+                .await
+            }
+        },
+        Ok(Step::Suspend(step)) => {
+            suspend(
+                &Api::<CronJob>::namespaced(client.clone(), ns),
+                item,
+                step,
+                dry_run,
+            )
+            .await
+        }
+    }
+}
+
+/// Walks the cluster's opted-in workloads and records each in the report. A failure to list
+/// is recorded against the cluster; a failing workload does not stop the others.
+pub async fn workloads(
+    client: &kube::Client,
+    cluster: &Cluster,
+    decide: &Decider,
+    settings: &KubeSettings,
+    dry_run: bool,
+    report: &mut RunReport,
+) {
+    let (account, action) = (decide.account.as_str(), decide.action);
+    let listed = match list(client, &settings.label_selector).await {
+        Ok(l) => l,
+        Err(e) => {
+            report
+                .record(
+                    "eks-cluster",
+                    &cluster.name,
+                    Outcome::failed(format!("Kubernetes API: {e}")),
+                )
+                .in_account(account);
+            return;
+        }
+    };
+    let items = plan(cluster, &listed, decide);
+    let outcomes: Vec<Outcome> = futures::stream::iter(items.iter())
+        .map(|item| execute(client, item, dry_run))
+        .buffered(settings.concurrency.max(1))
+        .collect()
+        .await;
+    for (item, outcome) in items.iter().zip(outcomes) {
+        let drift = action == Action::Reconcile && matches!(outcome, Outcome::Changed { .. });
+        let id = format!("{}/{}/{}", cluster.name, item.namespace, item.name);
+        let r = report
+            .record(item.kind.report_kind(), &id, outcome)
+            .in_account(account);
+        r.detail("state", &item.state);
+        if let Some(h) = &item.hpa {
+            r.detail("hpa", h);
+        }
+        if drift {
+            r.detail("drift", true);
+        }
+    }
+}
