@@ -1,1 +1,4 @@
-//! Nothing here: this crate exists for its integration tests (`integration/`) and benchmarks.
+//! Support shared by the integration tests, the benchmarks and the demo: the Kubernetes API
+//! stand-in (no API server can be installed on these machines).
+
+pub mod kube_standin;

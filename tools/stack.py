@@ -71,6 +71,9 @@ def make_certs(tls):
             "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf", "-out", "server.crt", cwd=tls)
     openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
             "-subj", "/CN=Some other CA", "-keyout", "other-ca.key", "-out", "other-ca.crt", cwd=tls)
+    # The same localhost certificate, kept readable by this user, for the Kubernetes API stand-in.
+    shutil.copy(tls / "server.crt", tls / "kube.crt")
+    shutil.copy(tls / "server.key", tls / "kube.key")
     for f in ("server.key", "server.crt", "ca.crt"):
         chown_postgres(tls / f)
     os.chmod(tls / "server.key", 0o600)
@@ -180,6 +183,9 @@ def up(quiet=False):
         "CARETAKER_PG_CA": str(tls / "ca.crt"),
         "CARETAKER_PG_OTHER_CA": str(tls / "other-ca.crt"),
         "CARETAKER_PG_LOG": str(d / "postgres.log"),
+        "CARETAKER_TLS_CA": str(tls / "ca.crt"),
+        "CARETAKER_TLS_CERT": str(tls / "kube.crt"),
+        "CARETAKER_TLS_KEY": str(tls / "kube.key"),
         "CARETAKER_PG_SOCKET_DIR": str(d / "sock"),
         "DATABASE_URL": f"postgresql://postgres:{pg_password}@localhost:{pg_port}/postgres"
                         f"?sslmode=verify-full&sslrootcert={tls / 'ca.crt'}",

@@ -11,3 +11,4 @@ mod promoter;
 mod restore;
 mod rotator;
 mod scheduler;
+mod scheduler_k8s;

@@ -12,6 +12,8 @@ use dev_scheduler::handler::{Request, parse, run};
 use dev_scheduler::{Deps, SchedulerConfig};
 use serde_json::json;
 
+use caretaker_tests::kube_standin::KubeStandin;
+
 use crate::support::*;
 
 /// (name, min, max, desired, tags)
@@ -21,6 +23,8 @@ pub struct Fx {
     pub dev: String,
     pub cfg: aws_config::SdkConfig,
     pub deps: Deps,
+    /// The Kubernetes API of every cluster in the account (moto's endpoints resolve nowhere).
+    pub kube: KubeStandin,
 }
 
 /// Monday 30 November 2026, 21:00 UTC: outside office hours.
@@ -30,24 +34,35 @@ pub const MORNING: &str = "2026-12-01T08:00:00Z";
 
 impl Fx {
     pub async fn new(holidays: &str) -> Self {
+        Self::with(holidays, &[]).await
+    }
+
+    /// `extra` variables override the defaults below.
+    pub async fn with(holidays: &str, extra: &[(&str, &str)]) -> Self {
         let home = fresh_account();
         let dev = fresh_account();
         let base = config_in(&home).await;
         let cfg = config_in(&dev).await;
-        let vars: Vec<(&str, &str)> = vec![
-            ("ALLOWED_ACCOUNTS", &dev),
+        let kube = KubeStandin::start().await;
+        let ca = kube.ca_file.display().to_string();
+        let mut vars: Vec<(&str, &str)> = extra.to_vec();
+        vars.extend([
+            ("ALLOWED_ACCOUNTS", dev.as_str()),
             ("TARGET_ROLE_NAME", "caretaker-spoke"),
             (
                 "SCHEDULES",
                 r#"{"office-hours": "Mon-Fri 07:00-20:00 UTC"}"#,
             ),
             ("HOLIDAYS", holidays),
-        ];
+            ("KUBE_ENDPOINT_OVERRIDE", kube.url.as_str()),
+            ("KUBE_CA_FILE", ca.as_str()),
+        ]);
         let config = SchedulerConfig::from_env(&vars.as_slice()).unwrap();
         Fx {
             dev: dev.clone(),
             cfg,
             deps: Deps::new(base, home, config),
+            kube,
         }
     }
 
@@ -162,9 +177,9 @@ impl Fx {
     }
 }
 
-const DEV: &[(&str, &str)] = &[("env", "dev"), ("caretaker/schedule", "office-hours")];
+pub const DEV: &[(&str, &str)] = &[("env", "dev"), ("caretaker/schedule", "office-hours")];
 
-fn outcome<'a>(r: &'a RunReport, id: &str) -> &'a Outcome {
+pub fn outcome<'a>(r: &'a RunReport, id: &str) -> &'a Outcome {
     &r.resources
         .iter()
         .find(|x| x.id == id)

@@ -1,0 +1,294 @@
+//! dev-scheduler's Kubernetes part: workloads in the stand-in API server (TLS with the local CA,
+//! EKS token checked), the cluster and its node groups and databases in moto.
+
+use caretaker_shared::report::{Outcome, RunReport};
+use caretaker_tests::kube_standin::token_shape_ok;
+use dev_scheduler::domain::{ANN_REPLICAS, ANN_SUSPENDED, Action};
+
+use crate::scheduler::{DEV, Fx, MORNING, NIGHT, outcome};
+
+const OPT_IN: &[(&str, &str)] = &[("caretaker/schedule", "office-hours")];
+const DEP: &str = "deployments";
+
+fn kinds(r: &RunReport) -> Vec<&str> {
+    let mut k: Vec<&str> = r.resources.iter().map(|x| x.kind.as_str()).collect();
+    k.dedup();
+    k
+}
+
+fn ids(r: &RunReport) -> Vec<&str> {
+    r.resources.iter().map(|x| x.id.as_str()).collect()
+}
+
+/// The estate of the round-trip test: an opted-in namespace with every kind, a namespace that
+/// is not opted in but holds one opted-in workload, and kube-system left alone.
+fn seed(fx: &Fx) {
+    let k = &fx.kube;
+    k.namespace("app", OPT_IN, &[]);
+    k.namespace("tools", &[], &[]);
+    k.namespace("kube-system", &[], &[]);
+    k.deployment("app", "web", 3, &[], &[]);
+    k.deployment("app", "api", 2, &[], &[]);
+    k.hpa("app", "api", "Deployment", "api", 2, 6);
+    k.statefulset("app", "cache", 1, &[]);
+    k.cronjob("app", "report", false, &[]);
+    k.cronjob("app", "paused", true, &[]);
+    k.deployment("app", "pinned", 3, &[("caretaker/schedule", "none")], &[]);
+    k.deployment("app", "sidecar", 1, &[], &[("caretaker/exclude", "true")]);
+    k.deployment("tools", "grafana", 1, OPT_IN, &[]);
+    k.deployment("tools", "loki", 1, &[], &[]);
+    k.deployment("kube-system", "coredns", 2, &[], &[]);
+}
+
+#[tokio::test]
+async fn workloads_round_trip_to_exact_replicas_in_order_and_a_second_shutdown_changes_nothing() {
+    let fx = Fx::new("").await;
+    fx.db("app-dev-db", DEV).await;
+    fx.cluster(
+        "innovate-dev",
+        &[("env", "dev")],
+        &[("addons", 2, 3, 2, DEV)],
+    )
+    .await;
+    seed(&fx);
+    let k = &fx.kube;
+
+    let night = fx.act(Action::Shutdown, NIGHT, false).await;
+    assert_eq!(night.totals.failed, 0, "{night:#?}");
+    assert_eq!(
+        kinds(&night),
+        [
+            "k8s-deployment",
+            "k8s-statefulset",
+            "k8s-cronjob",
+            "eks-nodegroup",
+            "rds-instance"
+        ],
+        "night: workloads, node groups, databases"
+    );
+    let listed = ids(&night);
+    assert!(
+        !listed
+            .iter()
+            .any(|i| i.contains("coredns") || i.contains("loki") || i.contains("sidecar")),
+        "not opted in or excluded by label: not even reported: {listed:?}"
+    );
+    for (ns, name, was) in [
+        ("app", "web", "3"),
+        ("app", "api", "2"),
+        ("tools", "grafana", "1"),
+    ] {
+        assert_eq!(k.replicas(DEP, ns, name), Some(0), "{name}");
+        assert_eq!(
+            k.annotation(DEP, ns, name, ANN_REPLICAS).as_deref(),
+            Some(was)
+        );
+    }
+    assert_eq!(k.replicas("statefulsets", "app", "cache"), Some(0));
+    assert_eq!(
+        k.annotation("statefulsets", "app", "cache", ANN_REPLICAS)
+            .as_deref(),
+        Some("1")
+    );
+    assert_eq!(k.suspended("app", "report"), Some(true));
+    assert_eq!(k.suspended("app", "paused"), Some(true));
+    assert_eq!(
+        k.annotation("cronjobs", "app", "paused", ANN_SUSPENDED),
+        None,
+        "suspended by its owner, not by caretaker"
+    );
+    assert!(matches!(
+        outcome(&night, "innovate-dev/app/pinned"),
+        Outcome::Skipped { reason } if reason.contains("excluded")
+    ));
+    assert_eq!(k.replicas(DEP, "app", "pinned"), Some(3));
+    assert_eq!(k.replicas(DEP, "kube-system", "coredns"), Some(2));
+    assert_eq!(k.replicas(DEP, "app", "sidecar"), Some(1));
+    let requests = k.requests();
+    assert!(
+        requests.contains(&"PATCH /apis/apps/v1/namespaces/app/deployments/web/scale".to_owned()),
+        "replicas go through the scale subresource: {requests:?}"
+    );
+    assert_eq!(
+        k.rejected_tokens(),
+        0,
+        "every request carried a valid EKS token"
+    );
+
+    // Shutdown twice: nothing is patched, and the remembered counts are not overwritten by zero.
+    k.reset_requests();
+    let again = fx.act(Action::Shutdown, NIGHT, false).await;
+    assert_eq!(again.totals.changed, 0, "{again:#?}");
+    assert_eq!(k.mutations(), 0, "{:?}", k.requests());
+    assert_eq!(
+        k.annotation(DEP, "app", "web", ANN_REPLICAS).as_deref(),
+        Some("3")
+    );
+
+    // Overnight the team raised the HPA's minimum: the morning count respects it.
+    k.hpa("app", "api", "Deployment", "api", 4, 6);
+    let morning = fx.act(Action::Startup, MORNING, false).await;
+    assert_eq!(morning.totals.failed, 0, "{morning:#?}");
+    assert_eq!(
+        kinds(&morning),
+        [
+            "rds-instance",
+            "eks-nodegroup",
+            "k8s-deployment",
+            "k8s-statefulset",
+            "k8s-cronjob"
+        ],
+        "morning: databases, node groups, workloads"
+    );
+    for (ns, name, back) in [
+        ("app", "web", 3),
+        ("app", "api", 4),
+        ("tools", "grafana", 1),
+    ] {
+        assert_eq!(k.replicas(DEP, ns, name), Some(back), "{name}");
+        assert_eq!(k.annotation(DEP, ns, name, ANN_REPLICAS), None, "{name}");
+    }
+    assert_eq!(k.replicas("statefulsets", "app", "cache"), Some(1));
+    assert_eq!(k.suspended("app", "report"), Some(false));
+    assert_eq!(
+        k.suspended("app", "paused"),
+        Some(true),
+        "still its owner's"
+    );
+    assert_eq!(
+        morning
+            .resources
+            .iter()
+            .find(|r| r.id == "innovate-dev/app/api")
+            .unwrap()
+            .details["hpa"],
+        "api (4..6)"
+    );
+    assert_eq!(fx.sizes("innovate-dev", "addons").await, (2, 3, 2));
+    assert_eq!(fx.db_status("app-dev-db").await, "available");
+
+    // Startup again (no prior shutdown): nothing to do.
+    k.reset_requests();
+    let twice = fx.act(Action::Startup, MORNING, false).await;
+    assert_eq!(twice.totals.changed, 0, "{twice:#?}");
+    assert_eq!(k.mutations(), 0);
+}
+
+#[tokio::test]
+async fn prod_is_refused_one_failing_workload_does_not_stop_the_others_and_dry_run_patches_nothing()
+{
+    let fx = Fx::new("").await;
+    fx.cluster("innovate-dev", &[("env", "dev")], &[]).await;
+    fx.cluster("innovate-prod", &[("env", "prod")], &[]).await;
+    let k = &fx.kube;
+    k.namespace("app", OPT_IN, &[]);
+    k.namespace("payments", OPT_IN, &[("env", "prod")]);
+    k.deployment("app", "web", 2, &[], &[]);
+    k.deployment("app", "broken", 2, &[], &[]);
+    k.deployment("app", "worker", 1, &[], &[]);
+    k.deployment(
+        "app",
+        "odd",
+        1,
+        &[("caretaker/schedule", "Mon-Fri 7-20 Mars/Olympus")],
+        &[],
+    );
+    k.deployment("payments", "api", 2, &[], &[]);
+    k.fail_patches(DEP, "app", "broken");
+
+    let dry = fx.act(Action::Shutdown, NIGHT, true).await;
+    assert!(dry.dry_run);
+    assert_eq!(
+        outcome(&dry, "innovate-dev/app/web"),
+        &Outcome::changed("scale to 0 (remember 2)")
+    );
+    assert_eq!(k.mutations(), 0, "dry run: {:?}", k.requests());
+
+    k.reset_requests();
+    let r = fx.act(Action::Shutdown, NIGHT, false).await;
+    assert!(
+        matches!(outcome(&r, "innovate-prod"), Outcome::Skipped { reason } if reason.contains("env=prod")),
+        "{r:#?}"
+    );
+    let lists = k.requests().iter().filter(|q| q.starts_with("GET")).count();
+    assert_eq!(
+        lists,
+        5,
+        "only the dev cluster's API was listed: {:?}",
+        k.requests()
+    );
+    assert!(
+        matches!(outcome(&r, "innovate-dev/payments/api"), Outcome::Skipped { reason } if reason.contains("env=prod"))
+    );
+    assert_eq!(k.replicas(DEP, "payments", "api"), Some(2));
+    assert!(
+        matches!(outcome(&r, "innovate-dev/app/broken"), Outcome::Failed { error } if error.contains("injected failure")),
+        "{r:#?}"
+    );
+    assert!(
+        matches!(outcome(&r, "innovate-dev/app/odd"), Outcome::Failed { error } if error.contains("caretaker/schedule"))
+    );
+    assert_eq!(k.replicas(DEP, "app", "odd"), Some(1));
+    assert_eq!(k.replicas(DEP, "app", "broken"), Some(2));
+    assert_eq!(k.replicas(DEP, "app", "web"), Some(0));
+    assert_eq!(k.replicas(DEP, "app", "worker"), Some(0));
+
+    // Someone scales web back up by hand at night: the hourly reconcile takes it down again and
+    // says so; the count it remembers is the one that was running.
+    k.deployment("app", "web", 2, &[(ANN_REPLICAS, "2")], &[]);
+    let rec = fx
+        .act(Action::Reconcile, "2026-11-30T23:00:00Z", false)
+        .await;
+    let web = rec
+        .resources
+        .iter()
+        .find(|x| x.id == "innovate-dev/app/web")
+        .unwrap();
+    assert_eq!(web.outcome, Outcome::changed("scaled to 0 (remembered 2)"));
+    assert_eq!(web.details["drift"], true);
+    assert_eq!(k.replicas(DEP, "app", "web"), Some(0));
+}
+
+#[tokio::test]
+async fn an_unreachable_or_untrusted_kubernetes_api_is_reported_and_the_rest_still_runs() {
+    let other_ca = crate::support::stack_var("CARETAKER_PG_OTHER_CA");
+    let fx = Fx::with("", &[("KUBE_CA_FILE", &other_ca)]).await;
+    fx.db("app-dev-db", DEV).await;
+    fx.cluster(
+        "innovate-dev",
+        &[("env", "dev")],
+        &[("addons", 2, 3, 2, DEV)],
+    )
+    .await;
+    fx.kube.namespace("app", OPT_IN, &[]);
+    fx.kube.deployment("app", "web", 2, &[], &[]);
+    let r = fx.act(Action::Shutdown, NIGHT, false).await;
+    assert!(
+        matches!(outcome(&r, "innovate-dev"), Outcome::Failed { error } if error.contains("Kubernetes API") && error.to_lowercase().contains("certificate")),
+        "{r:#?}"
+    );
+    assert_eq!(
+        fx.kube.requests().len(),
+        0,
+        "no request reached a server it does not trust"
+    );
+    assert_eq!(fx.kube.replicas(DEP, "app", "web"), Some(2));
+    assert_eq!(fx.sizes("innovate-dev", "addons").await, (0, 3, 0));
+    assert_eq!(fx.db_status("app-dev-db").await, "stopped");
+}
+
+#[test]
+fn the_stand_in_accepts_what_eks_accepts_and_nothing_else() {
+    let creds = aws_credential_types::Credentials::new("AKID", "secret", None, None, "t");
+    let token = dev_scheduler::eks_token::token(
+        "innovate-dev",
+        "us-east-1",
+        &creds,
+        std::time::SystemTime::now(),
+    )
+    .unwrap();
+    assert!(token_shape_ok(Some(&format!("Bearer {token}"))));
+    assert!(!token_shape_ok(None));
+    assert!(!token_shape_ok(Some("Bearer k8s-aws-v1.bm90LWEtdXJs")));
+    assert!(!token_shape_ok(Some(&format!("Basic {token}"))));
+}
