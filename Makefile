@@ -7,7 +7,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: bench-budget bench-restore bench-promoter bench-rotator demo test bootstrap fmt-check clippy unit-and-integration lint-template build bench stack-up stack-down
+.PHONY: bench-scheduler bench-budget bench-restore bench-promoter bench-rotator demo test bootstrap fmt-check clippy unit-and-integration lint-template build bench stack-up stack-down
 
 ## demo: start the local stack, seed the estate, run each function as a Lambda binary, print what it did
 demo: bootstrap
@@ -44,7 +44,10 @@ build:
 	cargo build --workspace --bins
 
 ## bench: benchmarks that print figures (never timed assertions)
-bench: bench-rotator bench-promoter bench-restore bench-budget
+bench: bench-rotator bench-promoter bench-restore bench-budget bench-scheduler
+
+bench-scheduler: bootstrap
+	tools/stack.py run -- cargo bench -p caretaker-tests --bench scheduler
 
 bench-budget: bootstrap
 	tools/stack.py run -- cargo bench -p caretaker-tests --bench budget_digest

@@ -7,9 +7,11 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import boto3
@@ -327,26 +329,78 @@ def act_budget_guard(estate):
     return ok
 
 
+class KubeStandin:
+    """The Kubernetes API stand-in (tests/kube_standin.rs) as a process, serving the dev
+    cluster's workloads seeded in kubernetes.json, over TLS with the stack's localhost cert."""
+
+    def __init__(self):
+        self.port = free_port()
+        self.url = f"https://localhost:{self.port}"
+        self.log = open(STACK / "kube-standin.log", "wb")
+        self.proc = subprocess.Popen(
+            [str(ROOT / "target/debug/kube-standin"), "--port", str(self.port),
+             "--cert", os.environ["CARETAKER_TLS_CERT"], "--key", os.environ["CARETAKER_TLS_KEY"],
+             "--ca", os.environ["CARETAKER_TLS_CA"], "--seed", str(STACK / "kubernetes.json")],
+            stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.ssl = ssl.create_default_context(cafile=os.environ["CARETAKER_TLS_CA"])
+        for _ in range(100):
+            try:
+                self.objects()
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise SystemExit("kube-standin exited: " + (STACK / "kube-standin.log").read_text()[-2000:])
+                time.sleep(0.1)
+        raise SystemExit("kube-standin did not start")
+
+    def objects(self):
+        with urllib.request.urlopen(self.url + "/standin/objects", context=self.ssl, timeout=2) as r:
+            return json.load(r)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(10)
+
+
 def act_dev_scheduler(estate):
-    banner("dev-scheduler: evening shutdown and morning startup of the dev estate (node groups, RDS)")
+    banner("dev-scheduler: evening shutdown and morning startup of the dev estate")
     dev = estate["credentials"]["dev"]
     kw = dict(endpoint_url=os.environ["AWS_ENDPOINT_URL"], aws_access_key_id=dev["AccessKeyId"],
               aws_secret_access_key=dev["SecretAccessKey"], aws_session_token=dev["SessionToken"])
     eks, rds = boto3.client("eks", **kw), boto3.client("rds", **kw)
+    kube = KubeStandin()
+    print(f"  Kubernetes API of innovate-dev: the stand-in on {kube.url} (EKS token checked on every request)")
 
     def state():
+        o = kube.objects()["objects"]
+        work = []
+        for plural in ("deployments", "statefulsets"):
+            for w in o.get(plural, []):
+                note = " (remembers %s)" % w["annotations"]["caretaker/original-replicas"] \
+                    if (w.get("annotations") or {}).get("caretaker/original-replicas") else ""
+                work.append(f"{w['namespace']}/{w['name']} {w['replicas']}{note}")
+        for c in o.get("cronjobs", []):
+            work.append(f"{c['namespace']}/{c['name']} {'suspended' if c['suspend'] else 'active'}")
         sc = eks.describe_nodegroup(clusterName="innovate-dev", nodegroupName="addons")["nodegroup"]["scalingConfig"]
         db = rds.describe_db_instances(DBInstanceIdentifier="innovate-dev-db")["DBInstances"][0]["DBInstanceStatus"]
-        return f"node group addons min/max/desired {sc['minSize']}/{sc['maxSize']}/{sc['desiredSize']}, innovate-dev-db {db}"
+        return (f"workloads: {', '.join(work)}\n{'':<21}node group addons min/max/desired "
+                f"{sc['minSize']}/{sc['maxSize']}/{sc['desiredSize']}, innovate-dev-db {db}")
     print(f"  before:            {state()}")
     watch = Watch({"AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"], "AWS_REGION": os.environ["AWS_REGION"],
                    "RUST_LOG": "warn", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                    "ALLOWED_ACCOUNTS": estate["accounts"]["dev"], "TARGET_ROLE_NAME": "caretaker-spoke",
-                   "SCHEDULES": json.dumps({"office-hours": "Mon-Fri 07:00-20:00 America/New_York"})})
+                   "SCHEDULES": json.dumps({"office-hours": "Mon-Fri 07:00-20:00 America/New_York"}),
+                   # moto's cluster endpoint and CA are placeholders: point at the stand-in.
+                   "KUBE_ENDPOINT_OVERRIDE": kube.url, "KUBE_CA_FILE": os.environ["CARETAKER_TLS_CA"]})
     ok = True
     try:
-        for label, event, check in (("evening shutdown", "shutdown.json", "0/3/0"), ("shutdown again", "shutdown.json", "0/3/0"),
-                                    ("morning startup", "startup.json", "2/3/2")):
+        for label, event, checks in (
+                ("evening shutdown", "shutdown.json", ["innovate/backend 0 (remembers 3)", "innovate/redis 0",
+                                                        "nightly-report suspended", "kube-system/coredns 2", "0/3/0", "stopped"]),
+                ("shutdown again", "shutdown.json", ["innovate/backend 0 (remembers 3)", "0/3/0"]),
+                ("morning startup", "startup.json", ["innovate/backend 3,", "innovate/frontend 2", "innovate/redis 1",
+                                                      "nightly-report active", "2/3/2", "available"])):
             report, err = watch.invoke("dev-scheduler", ROOT / "events/dev-scheduler" / event)
             if err:
                 print(f"  {label}: FAILED: {err}")
@@ -354,13 +408,15 @@ def act_dev_scheduler(estate):
             print(f"  {label}: {report['summary']}")
             for r in report["resources"]:
                 what = r.get("action") or r.get("reason") or r.get("error") or ""
-                print(f"      {r['kind']:<14} {r['id']:<22} {r['outcome']:<9} {what}")
+                print(f"      {r['kind']:<16} {r['id']:<36} {r['outcome']:<9} {what}")
             now = state()
             print(f"  after {label + ':':<12} {now}")
-            ok &= check in now
+            ok &= all(c in now for c in checks)
+            ok &= report["totals"]["failed"] == 0 and (label != "shutdown again" or report["totals"]["changed"] == 0)
+        ok &= kube.objects()["rejectedTokens"] == 0
     finally:
         watch.stop()
-    print("  (Kubernetes workloads are the next part of dev-scheduler; node groups and databases are done)")
+        kube.stop()
     return ok
 
 

@@ -7,6 +7,7 @@ local PostgreSQL. Writes the facts to $CARETAKER_STACK_DIR/estate.json and print
 """
 import json
 import os
+import uuid
 import random
 import subprocess
 import sys
@@ -63,6 +64,62 @@ INSERT INTO orders (customer_id, total_cents, status, created_at, updated_at)
 """, db="innovate")
 
 
+def manifest(kind, name, namespace=None, annotations=None, labels=None, spec=None):
+    api = {"Namespace": "v1", "Deployment": "apps/v1", "StatefulSet": "apps/v1", "CronJob": "batch/v1",
+           "HorizontalPodAutoscaler": "autoscaling/v2"}[kind]
+    meta = {"name": name, "uid": str(uuid.uuid4()), "labels": {"app.kubernetes.io/part-of": "innovate", **(labels or {})}}
+    if namespace:
+        meta["namespace"] = namespace
+    if annotations:
+        meta["annotations"] = annotations
+    m = {"apiVersion": api, "kind": kind, "metadata": meta}
+    if spec is not None:
+        m["spec"] = spec
+    return m
+
+
+def pods(app, image):
+    return {"metadata": {"labels": {"app": app}},
+            "spec": {"containers": [{"name": app, "image": image, "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}}}]}}
+
+
+def seed_kubernetes(add):
+    """The dev cluster's workloads, as manifests for the Kubernetes API stand-in (no API server can
+    run here): the app namespace opts into office hours; kube-system does not."""
+    ecr = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
+    def workload(kind, name, replicas, image):
+        spec = {"replicas": replicas, "selector": {"matchLabels": {"app": name}}, "template": pods(name, image)}
+        if kind == "StatefulSet":
+            spec["serviceName"] = name
+        return manifest(kind, name, "innovate", spec=spec)
+    items = [
+        manifest("Namespace", "innovate", annotations={"caretaker/schedule": "office-hours"}, labels={"env": "dev"}),
+        manifest("Namespace", "kube-system"),
+        workload("Deployment", "backend", 3, f"{ecr}/backend:v1.4.2"),
+        workload("Deployment", "frontend", 2, f"{ecr}/frontend:v2.0.1"),
+        workload("StatefulSet", "redis", 1, "public.ecr.aws/docker/library/redis:7.2"),
+        manifest("HorizontalPodAutoscaler", "backend", "innovate", spec={
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "backend"},
+            "minReplicas": 2, "maxReplicas": 6,
+            "metrics": [{"type": "Resource", "resource": {"name": "cpu", "target": {"type": "Utilization", "averageUtilization": 70}}}]}),
+        manifest("CronJob", "nightly-report", "innovate", spec={
+            "schedule": "0 2 * * *", "suspend": False,
+            "jobTemplate": {"spec": {"template": {**pods("nightly-report", f"{ecr}/backend:v1.4.2"),
+                                                  "spec": {**pods("nightly-report", f"{ecr}/backend:v1.4.2")["spec"], "restartPolicy": "OnFailure"}}}}}),
+        manifest("Deployment", "coredns", "kube-system", spec={
+            "replicas": 2, "selector": {"matchLabels": {"app": "coredns"}}, "template": pods("coredns", "coredns:1.11")}),
+    ]
+    path = os.path.join(os.environ["CARETAKER_STACK_DIR"], "kubernetes.json")
+    with open(path, "w") as f:
+        json.dump(items, f, indent=2)
+    for m in items:
+        if m["kind"] in ("Deployment", "StatefulSet"):
+            add("dev", f"k8s-{m['kind'].lower()}", f"{m['metadata']['namespace']}/{m['metadata']['name']}",
+                replicas=m["spec"]["replicas"])
+        elif m["kind"] == "CronJob":
+            add("dev", "k8s-cronjob", f"innovate/{m['metadata']['name']}", schedule=m["spec"]["schedule"])
+
+
 def main():
     random.seed(7)
     org = client("organizations")
@@ -101,6 +158,7 @@ def main():
                          nodeRole=f"arn:aws:iam::{accounts['dev']}:role/eks-node",
                          tags={**TAGS("dev"), "caretaker/schedule": "office-hours"})
     add("dev", "eks-nodegroup", "innovate-dev/addons", instanceType="t3.small", size="2 (min 2, max 3)")
+    seed_kubernetes(add)
 
     for env, multi_az, retention, klass in (("dev", False, 1, "db.t4g.small"), ("prod", True, 7, "db.t4g.small")):
         rds = client("rds", creds[env])

@@ -512,7 +512,7 @@ async fn nodegroups(
                 report
                     .record(
                         "eks-cluster",
-                        &cluster,
+                        cluster,
                         Outcome::failed(caretaker_shared::error::chain(&e)),
                     )
                     .in_account(account);
