@@ -1,6 +1,8 @@
 //! dev-scheduler's Kubernetes part: workloads in the stand-in API server (TLS with the local CA,
 //! EKS token checked), the cluster and its node groups and databases in moto.
 
+use std::collections::BTreeSet;
+
 use caretaker_shared::report::{Outcome, RunReport};
 use caretaker_tests::kube_standin::token_shape_ok;
 use dev_scheduler::domain::{ANN_REPLICAS, ANN_SUSPENDED, Action};
@@ -172,6 +174,95 @@ async fn workloads_round_trip_to_exact_replicas_in_order_and_a_second_shutdown_c
     let twice = fx.act(Action::Startup, MORNING, false).await;
     assert_eq!(twice.totals.changed, 0, "{twice:#?}");
     assert_eq!(k.mutations(), 0);
+}
+
+/// (apiGroup, resource[/subresource], verb) of each API request the stand-in saw.
+fn permissions(requests: &[String]) -> BTreeSet<(String, String, String)> {
+    requests
+        .iter()
+        .map(|r| {
+            let (method, path) = r.split_once(' ').unwrap();
+            let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+            let (group, rest) = match segs[0] {
+                "api" => ("", &segs[2..]),
+                _ => (segs[1], &segs[3..]),
+            };
+            let (resource, named) = match rest {
+                [plural] => (plural.to_string(), false),
+                ["namespaces", _, plural, _] => (plural.to_string(), true),
+                ["namespaces", _, plural, _, sub] => (format!("{plural}/{sub}"), true),
+                other => panic!("unexpected path {other:?}"),
+            };
+            let verb = match (method, named) {
+                ("GET", false) => "list",
+                ("GET", true) => "get",
+                ("PATCH", _) => "patch",
+                _ => panic!("unexpected request {r}"),
+            };
+            (group.to_owned(), resource, verb.to_owned())
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_rbac_manifest_grants_exactly_the_calls_the_scheduler_makes() {
+    let fx = Fx::new("").await;
+    fx.cluster("innovate-dev", &[("env", "dev")], &[]).await;
+    seed(&fx);
+    for (action, at) in [
+        (Action::Shutdown, NIGHT),
+        (Action::Startup, MORNING),
+        (Action::Status, NIGHT),
+    ] {
+        let r = fx.act(action, at, false).await;
+        assert_eq!(r.totals.failed, 0, "{r:#?}");
+    }
+    // A workload left with a stale annotation exercises the remaining patch.
+    fx.kube
+        .deployment("app", "web", 3, &[(ANN_REPLICAS, "3")], &[]);
+    fx.act(Action::Startup, MORNING, false).await;
+    let used = permissions(&fx.kube.requests());
+
+    let docs: Vec<serde_yaml_ng::Value> =
+        serde_yaml_ng::Deserializer::from_str(include_str!("../../deploy/kubernetes-rbac.yaml"))
+            .map(|d| serde::Deserialize::deserialize(d).unwrap())
+            .collect();
+    let role = docs.iter().find(|d| d["kind"] == "ClusterRole").unwrap();
+    let strings = |v: &serde_yaml_ng::Value| -> Vec<String> {
+        v.as_sequence()
+            .unwrap()
+            .iter()
+            .map(|s| s.as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut granted = BTreeSet::new();
+    for rule in role["rules"].as_sequence().unwrap() {
+        for g in strings(&rule["apiGroups"]) {
+            for r in strings(&rule["resources"]) {
+                for v in strings(&rule["verbs"]) {
+                    granted.insert((g.clone(), r.clone(), v));
+                }
+            }
+        }
+    }
+    assert_eq!(
+        used, granted,
+        "every call is allowed and every rule is used (least privilege)"
+    );
+    let binding = docs
+        .iter()
+        .find(|d| d["kind"] == "ClusterRoleBinding")
+        .unwrap();
+    assert_eq!(binding["subjects"][0]["name"], "caretaker-dev-scheduler");
+    for template in [
+        include_str!("../../template.yaml"),
+        include_str!("../../deploy/spoke.yaml"),
+    ] {
+        assert!(
+            template.contains("- caretaker-dev-scheduler"),
+            "the access entry maps the role to the bound group"
+        );
+    }
 }
 
 #[tokio::test]
