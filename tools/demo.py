@@ -408,6 +408,8 @@ def act_dev_scheduler(estate):
             print(f"  {label}: {report['summary']}")
             for r in report["resources"]:
                 what = r.get("action") or r.get("reason") or r.get("error") or ""
+                if (r.get("details") or {}).get("hpa") and r["outcome"] == "changed":
+                    what += f" (HPA {r['details']['hpa']})"
                 print(f"      {r['kind']:<16} {r['id']:<36} {r['outcome']:<9} {what}")
             now = state()
             print(f"  after {label + ':':<12} {now}")

@@ -8,7 +8,8 @@
 
 PostgreSQL gets a CA generated at start, a server certificate signed by it for DNS:localhost, and
 `hostssl` lines only (plaintext TCP is refused). `log_statement = 'all'` so tests can read what the
-server saw. A second CA that signed nothing is written too, for "untrusted certificate" tests.
+server saw. A second CA that signed nothing is written too, for "untrusted certificate" tests. A
+readable copy of the localhost certificate serves the Kubernetes API stand-in (tests/kube_standin.rs).
 Everything lives in one temp folder, removed by `down`; no process is left behind.
 """
 import json

@@ -1,10 +1,9 @@
-//! Payload → action → per-account walk in order (night: node groups → databases; morning:
-//! databases → node groups) → report. Kubernetes workloads come first at night and last in the
-//! morning once they are managed (not built yet: see the issue).
+//! Payload → action → per-account walk in order (night: workloads → node groups → databases;
+//! morning: databases → node groups → workloads) → report.
 //!
 //! Safe to run twice: every step compares the desired state with the actual one, so a second
-//! run over an unchanged world makes no mutating call; remembered node group sizes are written
-//! only from a non-zero size, so a second shutdown cannot overwrite them with zero.
+//! run over an unchanged world makes no mutating call; remembered node group sizes and replica
+//! counts are written only from a non-zero size, so a second shutdown cannot overwrite them with zero.
 
 use std::collections::BTreeMap;
 

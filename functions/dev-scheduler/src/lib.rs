@@ -1,6 +1,7 @@
 //! dev-scheduler: shuts the dev environment down at night and at weekends and starts it in the
-//! morning, exactly as it was. This first part manages EKS managed node groups and RDS instances
-//! and Aurora clusters; Kubernetes workloads are the next part (see the issue).
+//! morning, exactly as it was: Kubernetes workloads on EKS (`kubernetes`), EKS managed node groups
+//! and RDS instances and Aurora clusters (`handler`), decided by pure functions (`domain`,
+//! `schedule`).
 
 pub mod config;
 pub mod domain;
