@@ -545,3 +545,69 @@ pub async fn workloads(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
+    fn meta(annotations: &[(&str, &str)], labels: &[(&str, &str)]) -> ObjectMeta {
+        let map = |kv: &[(&str, &str)]| {
+            Some(
+                kv.iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
+            )
+        };
+        ObjectMeta {
+            annotations: map(annotations),
+            labels: map(labels),
+            ..Default::default()
+        }
+    }
+
+    fn cluster() -> Cluster {
+        Cluster {
+            name: "innovate-dev".into(),
+            tags: [
+                ("env".to_owned(), "dev".to_owned()),
+                (TAG_SCHEDULE.to_owned(), "office-hours".to_owned()),
+            ]
+            .into(),
+            ..Default::default()
+        }
+    }
+
+    fn ns(annotations: &[(&str, &str)], labels: &[(&str, &str)]) -> Namespace {
+        Namespace {
+            metadata: meta(annotations, labels),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_cluster_tag_never_opts_workloads_in() {
+        assert_eq!(
+            tags_for(&cluster(), Some(&ns(&[], &[])), &meta(&[], &[])),
+            None
+        );
+    }
+
+    #[test]
+    fn the_workload_annotation_wins_and_a_prod_label_is_carried_to_the_guard() {
+        let ns = ns(
+            &[(TAG_SCHEDULE, "office-hours"), ("other/annotation", "x")],
+            &[("env", "prod")],
+        );
+        let t = tags_for(&cluster(), Some(&ns), &meta(&[(TAG_SCHEDULE, "none")], &[])).unwrap();
+        assert_eq!(t["env"], "prod");
+        assert_eq!(t[TAG_SCHEDULE], "none");
+        assert!(!t.contains_key("other/annotation"));
+        let alone = tags_for(
+            &cluster(),
+            None,
+            &meta(&[(TAG_SCHEDULE, "office-hours")], &[]),
+        );
+        assert_eq!(alone.unwrap()["env"], "dev", "the cluster's env by default");
+    }
+}
