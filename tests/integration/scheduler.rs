@@ -6,10 +6,12 @@ use std::collections::HashMap;
 
 use aws_sdk_eks::types::NodegroupScalingConfig;
 use aws_sdk_rds::types::Tag;
+use caretaker_shared::notify::{Notifiers, SnsSink};
 use caretaker_shared::report::{Outcome, RunReport};
 use dev_scheduler::domain::Action;
-use dev_scheduler::handler::{Request, parse, run};
+use dev_scheduler::handler::{Request, handle, parse, run};
 use dev_scheduler::{Deps, SchedulerConfig};
+use lambda_runtime::LambdaEvent;
 use serde_json::json;
 
 use caretaker_tests::kube_standin::KubeStandin;
@@ -23,6 +25,9 @@ pub struct Fx {
     pub dev: String,
     pub cfg: aws_config::SdkConfig,
     pub deps: Deps,
+    /// The management account (where the alert topic is) and the queue capturing the topic.
+    pub home: aws_config::SdkConfig,
+    pub alerts: String,
     /// The Kubernetes API of every cluster in the account (moto's endpoints resolve nowhere).
     pub kube: KubeStandin,
 }
@@ -58,10 +63,14 @@ impl Fx {
             ("KUBE_CA_FILE", ca.as_str()),
         ]);
         let config = SchedulerConfig::from_env(&vars.as_slice()).unwrap();
+        let (sns, topic, alerts) = alert_topic(&base).await;
+        let notifiers = Notifiers::new(vec![Box::new(SnsSink::new(sns, topic))]);
         Fx {
+            home: base.clone(),
+            alerts,
             dev: dev.clone(),
             cfg,
-            deps: Deps::new(base, home, config),
+            deps: Deps::new(base, home, config).with_notifiers(notifiers),
             kube,
         }
     }
@@ -161,6 +170,18 @@ impl Fx {
             s.max_size.unwrap(),
             s.desired_size.unwrap(),
         )
+    }
+
+    /// Through the Lambda handler (which also notifies), as EventBridge would invoke it.
+    pub async fn invoke(&self, payload: serde_json::Value) -> RunReport {
+        handle(LambdaEvent::new(payload, Default::default()), &self.deps)
+            .await
+            .unwrap()
+    }
+
+    /// The notifications that arrived on the alert topic since the last call.
+    pub async fn messages(&self) -> Vec<String> {
+        drain(&self.home, &self.alerts).await
     }
 
     pub async fn act(&self, action: Action, at: &str, dry_run: bool) -> RunReport {
@@ -384,15 +405,13 @@ async fn budget_guards_shutdown_request_shuts_that_account_down() {
     ))
     .unwrap();
     ev["detail"]["account"] = fx.dev.clone().into();
-    let req = parse(ev).unwrap();
+    let req = parse(ev.clone()).unwrap();
     assert_eq!(req.account.as_deref(), Some(fx.dev.as_str()));
-    let r = run(
-        &fx.deps,
-        &Request {
-            at: Some(NIGHT.parse().unwrap()),
-            ..req
-        },
-    )
-    .await;
+    let r = fx.invoke(ev).await;
     assert_eq!(outcome(&r, "app-dev-db"), &Outcome::changed("stopped"));
+    let msgs = fx.messages().await;
+    assert!(
+        msgs.len() == 1 && msgs[0].contains("shut down as budget-guard asked"),
+        "the shutdown budget-guard asked for is confirmed: {msgs:?}"
+    );
 }

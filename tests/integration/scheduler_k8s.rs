@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use caretaker_shared::report::{Outcome, RunReport};
 use caretaker_tests::kube_standin::token_shape_ok;
 use dev_scheduler::domain::{ANN_REPLICAS, ANN_SUSPENDED, Action};
+use serde_json::json;
 
 use crate::scheduler::{DEV, Fx, MORNING, NIGHT, outcome};
 
@@ -44,6 +45,7 @@ fn seed(fx: &Fx) {
 
 #[tokio::test]
 async fn workloads_round_trip_to_exact_replicas_in_order_and_a_second_shutdown_changes_nothing() {
+    let logs = crate::support::captured_logs();
     let fx = Fx::new("").await;
     fx.db("app-dev-db", DEV).await;
     fx.cluster(
@@ -55,8 +57,12 @@ async fn workloads_round_trip_to_exact_replicas_in_order_and_a_second_shutdown_c
     seed(&fx);
     let k = &fx.kube;
 
-    let night = fx.act(Action::Shutdown, NIGHT, false).await;
+    let night = fx.invoke(json!({"action": "shutdown", "at": NIGHT})).await;
     assert_eq!(night.totals.failed, 0, "{night:#?}");
+    assert!(
+        fx.messages().await.is_empty(),
+        "a routine night notifies nobody"
+    );
     assert_eq!(
         kinds(&night),
         [
@@ -168,6 +174,18 @@ async fn workloads_round_trip_to_exact_replicas_in_order_and_a_second_shutdown_c
     );
     assert_eq!(fx.sizes("innovate-dev", "addons").await, (2, 3, 2));
     assert_eq!(fx.db_status("app-dev-db").await, "available");
+
+    // The EKS token is a bearer credential (a presigned URL good for minutes): never logged,
+    // even at TRACE, which this test binary records.
+    let text = logs.text();
+    assert!(
+        text.contains("/apis/apps/v1"),
+        "the Kubernetes client's requests are traced"
+    );
+    assert!(
+        !text.contains("k8s-aws-v1.") && !text.contains("X-Amz-Signature"),
+        "no token in the logs"
+    );
 
     // Startup again (no prior shutdown): nothing to do.
     k.reset_requests();
@@ -287,8 +305,11 @@ async fn prod_is_refused_one_failing_workload_does_not_stop_the_others_and_dry_r
     k.deployment("payments", "api", 2, &[], &[]);
     k.fail_patches(DEP, "app", "broken");
 
-    let dry = fx.act(Action::Shutdown, NIGHT, true).await;
+    let dry = fx
+        .invoke(json!({"action": "shutdown", "at": NIGHT, "dryRun": true}))
+        .await;
     assert!(dry.dry_run);
+    assert!(fx.messages().await.is_empty(), "a dry run notifies nobody");
     assert_eq!(
         outcome(&dry, "innovate-dev/app/web"),
         &Outcome::changed("scale to 0 (remember 2)")
@@ -296,7 +317,18 @@ async fn prod_is_refused_one_failing_workload_does_not_stop_the_others_and_dry_r
     assert_eq!(k.mutations(), 0, "dry run: {:?}", k.requests());
 
     k.reset_requests();
-    let r = fx.act(Action::Shutdown, NIGHT, false).await;
+    let r = fx.invoke(json!({"action": "shutdown", "at": NIGHT})).await;
+    let msgs = fx.messages().await;
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    assert!(
+        msgs[0].contains("dev-scheduler shutdown: 2 of")
+            && msgs[0].contains("innovate-dev/app/broken")
+            && msgs[0].contains("injected failure")
+            && msgs[0].contains("innovate-dev/app/odd")
+            && msgs[0].contains("the hourly reconcile retries"),
+        "{}",
+        msgs[0]
+    );
     assert!(
         matches!(outcome(&r, "innovate-prod"), Outcome::Skipped { reason } if reason.contains("env=prod")),
         "{r:#?}"
@@ -328,8 +360,15 @@ async fn prod_is_refused_one_failing_workload_does_not_stop_the_others_and_dry_r
     // says so; the count it remembers is the one that was running.
     k.deployment("app", "web", 2, &[(ANN_REPLICAS, "2")], &[]);
     let rec = fx
-        .act(Action::Reconcile, "2026-11-30T23:00:00Z", false)
+        .invoke(json!({"action": "reconcile", "at": "2026-11-30T23:00:00Z"}))
         .await;
+    let msgs = fx.messages().await;
+    assert!(
+        msgs.len() == 1
+            && msgs[0].contains("innovate-dev/app/web")
+            && msgs[0].contains("scaled to 0"),
+        "the corrected drift is told: {msgs:?}"
+    );
     let web = rec
         .resources
         .iter()

@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 
 use aws_sdk_eks::types::NodegroupScalingConfig;
+use caretaker_shared::notify::{Notification, Severity};
 use caretaker_shared::report::{Outcome, RunReport};
 use caretaker_shared::{Guard, telemetry};
 use chrono::{DateTime, Utc};
@@ -86,7 +87,11 @@ pub async fn handle(event: LambdaEvent<Value>, deps: &Deps) -> Result<RunReport,
     let span = telemetry::invocation_span(FUNCTION, correlation.as_deref());
     let result = async {
         let req = parse(event.payload)?;
-        Ok(run(deps, &req).await)
+        let report = run(deps, &req).await;
+        if let Some(n) = notification(&report, req.account.as_deref()) {
+            deps.notifiers.send(&n).await;
+        }
+        Ok(report)
     }
     .instrument(span)
     .await;
@@ -95,6 +100,81 @@ pub async fn handle(event: LambdaEvent<Value>, deps: &Deps) -> Result<RunReport,
     }
     telemetry::flush_metrics();
     result
+}
+
+/// What the team hears about a run: failures (the reconcile retries them, but someone may have
+/// to act), corrected drift, and a shutdown budget-guard asked for. A routine night or morning,
+/// and any dry run, says nothing.
+pub fn notification(report: &RunReport, budget_account: Option<&str>) -> Option<Notification> {
+    if report.dry_run {
+        return None;
+    }
+    let failed: Vec<_> = report
+        .resources
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Failed { .. }))
+        .collect();
+    let drift: Vec<_> = report
+        .resources
+        .iter()
+        .filter(|r| r.details.get("drift") == Some(&Value::Bool(true)))
+        .collect();
+    if failed.is_empty() && drift.is_empty() && budget_account.is_none() {
+        return None;
+    }
+    let action = report.action.as_str();
+    let (severity, title) = if !failed.is_empty() {
+        let severity = if action == "startup" {
+            Severity::Critical
+        } else {
+            Severity::Warning
+        };
+        let title = format!(
+            "dev-scheduler {action}: {} of {} resources failed",
+            failed.len(),
+            report.resources.len()
+        );
+        (severity, title)
+    } else if let Some(account) = budget_account {
+        (
+            Severity::Info,
+            format!("dev-scheduler: dev ({account}) shut down as budget-guard asked"),
+        )
+    } else {
+        (
+            Severity::Info,
+            format!(
+                "dev-scheduler reconcile: {} resources brought back to schedule",
+                drift.len()
+            ),
+        )
+    };
+    let mut n = Notification::new(severity, title).fact("Summary", &report.summary);
+    const SHOWN: usize = 10;
+    for r in failed.iter().take(SHOWN) {
+        if let Outcome::Failed { error } = &r.outcome {
+            n = n.fact(format!("✘ {} {}", r.kind, r.id), error);
+        }
+    }
+    for r in drift.iter().take(SHOWN) {
+        if let Outcome::Changed { action } = &r.outcome {
+            n = n.fact(format!("↻ {} {}", r.kind, r.id), action);
+        }
+    }
+    let hidden = failed.len().saturating_sub(SHOWN) + drift.len().saturating_sub(SHOWN);
+    if hidden > 0 {
+        n = n.fact(
+            "More",
+            format!("{hidden} more in the run report (function logs)"),
+        );
+    }
+    Some(n.action(if !failed.is_empty() {
+        "Fix the cause named above; the hourly reconcile retries what failed."
+    } else if budget_account.is_some() {
+        "Nothing, if dev can wait: the next morning startup brings it back."
+    } else {
+        "Nothing, if expected. To keep a resource up, tag or annotate it caretaker/keep-up-until."
+    }))
 }
 
 fn guard(deps: &Deps) -> Guard {

@@ -15,11 +15,14 @@ pub use config::SchedulerConfig;
 pub use error::SchedulerError;
 
 use caretaker_shared::aws::Accounts;
+use caretaker_shared::notify::Notifiers;
 
 /// Built once per cold start.
 pub struct Deps {
     pub accounts: Accounts,
     pub config: SchedulerConfig,
+    /// Told about failures, corrected drift and budget shutdowns; never about a routine night.
+    pub notifiers: Notifiers,
 }
 
 impl Deps {
@@ -27,7 +30,13 @@ impl Deps {
         let config = SchedulerConfig::from_env(&caretaker_shared::config::ProcessEnv)?;
         let sdk = caretaker_shared::aws::load().await;
         let home = caretaker_shared::aws::account_id(&sdk).await?;
-        Ok(Self::new(sdk, home, config))
+        let notifiers = Notifiers::from_config(&config.common, &sdk).await?;
+        Ok(Self::new(sdk, home, config).with_notifiers(notifiers))
+    }
+
+    pub fn with_notifiers(mut self, notifiers: Notifiers) -> Self {
+        self.notifiers = notifiers;
+        self
     }
 
     pub fn new(sdk: aws_config::SdkConfig, home_account: String, config: SchedulerConfig) -> Self {
@@ -37,6 +46,10 @@ impl Deps {
             config.common.target_role_name.clone(),
             "dev-scheduler",
         );
-        Deps { accounts, config }
+        Deps {
+            accounts,
+            config,
+            notifiers: Notifiers::none(),
+        }
     }
 }
