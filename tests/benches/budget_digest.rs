@@ -15,17 +15,6 @@ use budget_guard::{Deps, GuardConfig};
 use caretaker_shared::notify::{Notifiers, SnsSink};
 use serde_json::json;
 
-fn aws_requests() -> usize {
-    let log = std::fs::read_to_string(format!(
-        "{}/moto.log",
-        support::stack_var("CARETAKER_STACK_DIR")
-    ))
-    .unwrap_or_default();
-    log.lines()
-        .filter(|l| l.contains("\"POST /") && !l.contains("/moto-api"))
-        .count()
-}
-
 #[tokio::main]
 async fn main() {
     println!(
@@ -89,7 +78,7 @@ async fn main() {
             config,
             Notifiers::new(vec![Box::new(SnsSink::new(sns, &topic))]),
         );
-        let before = aws_requests();
+        let before = support::moto_requests();
         let t = Instant::now();
         let r = run(
             &deps,
@@ -100,7 +89,7 @@ async fn main() {
         .unwrap();
         let elapsed = t.elapsed();
         tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-        let calls = aws_requests() - before;
+        let calls = support::moto_requests() - before;
         assert_eq!(r.totals.failed, 0, "{r:?}");
         println!(
             "  {n:>8}  {:>8}  {:>9.0} ms  {calls:>14}  {:>16.1}",

@@ -19,18 +19,6 @@ use std::time::Instant;
 use dev_scheduler::domain::Action;
 use scheduler::{DEV, Fx, MORNING, NIGHT};
 
-fn aws_requests() -> usize {
-    let log = std::fs::read_to_string(format!(
-        "{}/moto.log",
-        support::stack_var("CARETAKER_STACK_DIR")
-    ))
-    .unwrap_or_default();
-    log.lines()
-        .filter(|l| l.contains("\"POST /") || l.contains("\"GET /") || l.contains("\"PUT /"))
-        .filter(|l| !l.contains("/moto-api"))
-        .count()
-}
-
 async fn estate(n: usize, concurrency: &str) -> Fx {
     let fx = Fx::with("", &[("KUBE_CONCURRENCY", concurrency)]).await;
     let groups = (n / 100).max(1);
@@ -83,11 +71,11 @@ async fn main() {
             ("startup", Action::Startup, MORNING),
         ] {
             fx.kube.reset_requests();
-            let aws_before = aws_requests();
+            let aws_before = support::moto_requests();
             let t = Instant::now();
             let r = fx.act(action, at, false).await;
             let ms = t.elapsed().as_secs_f64() * 1000.0;
-            let aws = aws_requests() - aws_before;
+            let aws = support::moto_requests() - aws_before;
             let reqs = fx.kube.requests();
             let patches = reqs.iter().filter(|q| q.starts_with("PATCH")).count();
             assert_eq!(r.totals.failed, 0, "{r:#?}");

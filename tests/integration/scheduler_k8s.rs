@@ -23,6 +23,16 @@ fn ids(r: &RunReport) -> Vec<&str> {
     r.resources.iter().map(|x| x.id.as_str()).collect()
 }
 
+async fn dev_cluster_node_group_and_database(fx: &Fx) {
+    fx.db("app-dev-db", DEV).await;
+    fx.cluster(
+        "innovate-dev",
+        &[("env", "dev")],
+        &[("addons", 2, 3, 2, DEV)],
+    )
+    .await;
+}
+
 /// The estate of the round-trip test: an opted-in namespace with every kind, a namespace that
 /// is not opted in but holds one opted-in workload, and kube-system left alone.
 fn seed(fx: &Fx) {
@@ -47,13 +57,7 @@ fn seed(fx: &Fx) {
 async fn workloads_round_trip_to_exact_replicas_in_order_and_a_second_shutdown_changes_nothing() {
     let logs = crate::support::captured_logs();
     let fx = Fx::new("").await;
-    fx.db("app-dev-db", DEV).await;
-    fx.cluster(
-        "innovate-dev",
-        &[("env", "dev")],
-        &[("addons", 2, 3, 2, DEV)],
-    )
-    .await;
+    dev_cluster_node_group_and_database(&fx).await;
     seed(&fx);
     let k = &fx.kube;
 
@@ -383,13 +387,7 @@ async fn prod_is_refused_one_failing_workload_does_not_stop_the_others_and_dry_r
 async fn an_unreachable_or_untrusted_kubernetes_api_is_reported_and_the_rest_still_runs() {
     let other_ca = crate::support::stack_var("CARETAKER_PG_OTHER_CA");
     let fx = Fx::with("", &[("KUBE_CA_FILE", &other_ca)]).await;
-    fx.db("app-dev-db", DEV).await;
-    fx.cluster(
-        "innovate-dev",
-        &[("env", "dev")],
-        &[("addons", 2, 3, 2, DEV)],
-    )
-    .await;
+    dev_cluster_node_group_and_database(&fx).await;
     fx.kube.namespace("app", OPT_IN, &[]);
     fx.kube.deployment("app", "web", 2, &[], &[]);
     let r = fx.act(Action::Shutdown, NIGHT, false).await;

@@ -207,6 +207,22 @@ pub fn captured_logs() -> LogBuf {
     .clone()
 }
 
+/// AWS requests moto has served so far (its access log; the moto-api itself excluded); for the
+/// benchmarks.
+#[allow(dead_code)]
+pub fn moto_requests() -> usize {
+    let log = std::fs::read_to_string(format!("{}/moto.log", stack_var("CARETAKER_STACK_DIR")))
+        .unwrap_or_default();
+    log.lines()
+        .filter(|l| {
+            ["\"POST /", "\"GET /", "\"PUT /", "\"DELETE /"]
+                .iter()
+                .any(|m| l.contains(m))
+        })
+        .filter(|l| !l.contains("/moto-api"))
+        .count()
+}
+
 /// Peak resident memory of this process (VmHWM), in MiB; for the benchmarks.
 #[allow(dead_code)]
 pub fn vm_hwm_mib() -> f64 {

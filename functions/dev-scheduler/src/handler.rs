@@ -322,28 +322,17 @@ async fn kubernetes(
                 .in_account(account);
             continue;
         }
-        let client = match kubernetes::connect(cluster, cfg, &deps.config.kube).await {
-            Ok(c) => c,
-            Err(e) => {
-                report
-                    .record(
-                        "eks-cluster",
-                        &cluster.name,
-                        Outcome::failed(format!("Kubernetes API: {e}")),
-                    )
-                    .in_account(account);
-                continue;
-            }
-        };
-        kubernetes::workloads(
-            &client,
-            cluster,
-            &decider,
-            &deps.config.kube,
-            dry_run,
-            report,
-        )
-        .await;
+        let walked =
+            kubernetes::walk(cluster, cfg, &deps.config.kube, &decider, dry_run, report).await;
+        if let Err(e) = walked {
+            report
+                .record(
+                    "eks-cluster",
+                    &cluster.name,
+                    Outcome::failed(format!("Kubernetes API: {e}")),
+                )
+                .in_account(account);
+        }
     }
 }
 

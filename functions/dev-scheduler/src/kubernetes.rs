@@ -146,6 +146,8 @@ struct Item {
     resource_version: Option<String>,
     state: String,
     hpa: Option<String>,
+    /// Whether it should be up now (`None` when left alone).
+    up: Option<bool>,
     decided: Result<Step, Outcome>,
 }
 
@@ -288,8 +290,9 @@ fn plan(cluster: &Cluster, listed: &Listed, decide: &Decider) -> Vec<Item> {
             .as_ref()
             .and_then(|a| a.get(ANN_REPLICAS))
             .map(String::as_str);
-        let decided = decide
-            .decide(&tags)
+        let up = decide.decide(&tags);
+        let decided = up
+            .clone()
             .map(|up| Step::Replicas(domain::replica_step(up, current, remembered, hpa)));
         Some(Item {
             kind,
@@ -298,6 +301,7 @@ fn plan(cluster: &Cluster, listed: &Listed, decide: &Decider) -> Vec<Item> {
             resource_version: rv,
             state: format!("{current} replicas"),
             hpa: hpa.map(|h| format!("{} ({}..{})", h.name, h.min, h.max)),
+            up: up.ok(),
             decided,
         })
     };
@@ -321,6 +325,7 @@ fn plan(cluster: &Cluster, listed: &Listed, decide: &Decider) -> Vec<Item> {
             continue;
         };
         let suspended = c.spec.as_ref().and_then(|s| s.suspend).unwrap_or(false);
+        let up = decide.decide(&tags);
         let marked = c
             .metadata
             .annotations
@@ -333,9 +338,8 @@ fn plan(cluster: &Cluster, listed: &Listed, decide: &Decider) -> Vec<Item> {
             resource_version: rv,
             state: if suspended { "suspended" } else { "active" }.to_owned(),
             hpa: None,
-            decided: decide
-                .decide(&tags)
-                .map(|up| Step::Suspend(domain::suspend_step(up, suspended, marked))),
+            up: up.clone().ok(),
+            decided: up.map(|up| Step::Suspend(domain::suspend_step(up, suspended, marked))),
         });
     }
     items.sort_by(|a, b| (a.kind, &a.namespace, &a.name).cmp(&(b.kind, &b.namespace, &b.name)));
@@ -500,33 +504,23 @@ async fn execute(client: &kube::Client, item: &Item, dry_run: bool) -> Outcome {
     }
 }
 
-/// Walks the cluster's opted-in workloads and records each in the report. A failure to list
-/// is recorded against the cluster; a failing workload does not stop the others.
-pub async fn workloads(
-    client: &kube::Client,
+/// Connects to the cluster's Kubernetes API, walks its opted-in workloads and records each in
+/// the report; a failing workload does not stop the others. `Err` when the API cannot be reached
+/// or listed: the caller records it against the cluster.
+pub async fn walk(
     cluster: &Cluster,
-    decide: &Decider,
+    sdk: &aws_config::SdkConfig,
     settings: &KubeSettings,
+    decide: &Decider,
     dry_run: bool,
     report: &mut RunReport,
-) {
+) -> Result<(), String> {
+    let client = connect(cluster, sdk, settings).await?;
     let (account, action) = (decide.account.as_str(), decide.action);
-    let listed = match list(client, &settings.label_selector).await {
-        Ok(l) => l,
-        Err(e) => {
-            report
-                .record(
-                    "eks-cluster",
-                    &cluster.name,
-                    Outcome::failed(format!("Kubernetes API: {e}")),
-                )
-                .in_account(account);
-            return;
-        }
-    };
+    let listed = list(&client, &settings.label_selector).await?;
     let items = plan(cluster, &listed, decide);
     let outcomes: Vec<Outcome> = futures::stream::iter(items.iter())
-        .map(|item| execute(client, item, dry_run))
+        .map(|item| execute(&client, item, dry_run))
         .buffered(settings.concurrency.max(1))
         .collect()
         .await;
@@ -537,6 +531,9 @@ pub async fn workloads(
             .record(item.kind.report_kind(), &id, outcome)
             .in_account(account);
         r.detail("state", &item.state);
+        if let Some(up) = item.up {
+            r.detail("desired", if up { "up" } else { "down" });
+        }
         if let Some(h) = &item.hpa {
             r.detail("hpa", h);
         }
@@ -544,6 +541,7 @@ pub async fn workloads(
             r.detail("drift", true);
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]
