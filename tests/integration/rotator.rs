@@ -597,3 +597,64 @@ async fn unknown_token_and_current_token_follow_the_reference() {
     let r = fx.step("setSecret", &token).await.unwrap();
     assert_eq!(r.totals.skipped, 1);
 }
+
+/// An RDS-managed master secret (`manage-master-user-password`) holds only a username and a
+/// password; the host comes from the instance named by its `aws:rds:primaryDBInstanceArn` tag.
+/// moto's endpoint resolves nowhere, so the login fails: the error must name that host, which
+/// proves the lookup happened; a tag naming no instance is a clear lookup error.
+#[tokio::test]
+async fn an_rds_managed_master_secret_is_reached_through_its_instance() {
+    let fx = Fixture::new(Strategy::AlternatingUsers).await;
+    let rds = aws_sdk_rds::Client::new(&fx.sdk);
+    let instance = rds
+        .create_db_instance()
+        .db_instance_identifier("innovate-dev-db")
+        .engine("postgres")
+        .db_instance_class("db.t4g.small")
+        .allocated_storage(20)
+        .master_username("innovate_admin")
+        .master_user_password("password123")
+        .send()
+        .await
+        .unwrap()
+        .db_instance
+        .unwrap();
+    let host = instance.endpoint.unwrap().address.unwrap();
+    let app = fx.stage_raw("AWSCURRENT").await;
+    let master_arn = app["masterarn"].as_str().unwrap().to_owned();
+    for (instance_arn, expect) in [
+        (instance.db_instance_arn.clone().unwrap(), host.clone()),
+        (
+            "arn:aws:rds:us-east-1:123456789012:db:gone".to_owned(),
+            "gone".to_owned(),
+        ),
+    ] {
+        fx.sm()
+            .put_secret_value()
+            .secret_id(&master_arn)
+            .secret_string(r#"{"username": "innovate_admin", "password": "password123"}"#)
+            .send()
+            .await
+            .unwrap();
+        fx.sm()
+            .tag_resource()
+            .secret_id(&master_arn)
+            .tags(
+                aws_sdk_secretsmanager::types::Tag::builder()
+                    .key("aws:rds:primaryDBInstanceArn")
+                    .value(&instance_arn)
+                    .build(),
+            )
+            .send()
+            .await
+            .unwrap();
+        let token = fx.begin().await;
+        fx.step("createSecret", &token).await.unwrap();
+        let err = fx.step("setSecret", &token).await.unwrap_err();
+        let msg = caretaker_shared::error::chain(&err);
+        assert!(msg.contains(&expect), "{msg}");
+        assert!(!msg.contains("password123"), "{msg}");
+        let current = fx.stage_raw("AWSCURRENT").await;
+        assert_eq!(current, app, "AWSCURRENT untouched");
+    }
+}
