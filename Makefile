@@ -47,7 +47,9 @@ build:
 bench: bench-rotator bench-promoter bench-restore bench-budget bench-scheduler
 
 bench-scheduler: bootstrap
+	cargo build --release -p dev-scheduler -p caretaker-tests --bin dev-scheduler --bin kube-standin
 	tools/stack.py run -- cargo bench -p caretaker-tests --bench scheduler
+	tools/stack.py run -- $(VENV)/bin/python tools/bench_scheduler.py
 
 bench-budget: bootstrap
 	tools/stack.py run -- cargo bench -p caretaker-tests --bench budget_digest
