@@ -49,6 +49,13 @@ fn seed(fx: &Fx) {
     k.deployment("app", "pinned", 3, &[("caretaker/schedule", "none")], &[]);
     k.deployment("app", "sidecar", 1, &[], &[("caretaker/exclude", "true")]);
     k.deployment("tools", "grafana", 1, OPT_IN, &[]);
+    k.deployment(
+        "app",
+        "demo",
+        2,
+        &[("caretaker/keep-up-until", "2026-11-30T23:00:00Z")],
+        &[],
+    );
     k.deployment("tools", "loki", 1, &[], &[]);
     k.deployment("kube-system", "coredns", 2, &[], &[]);
 }
@@ -114,6 +121,17 @@ async fn workloads_round_trip_to_exact_replicas_in_order_and_a_second_shutdown_c
         Outcome::Skipped { reason } if reason.contains("excluded")
     ));
     assert_eq!(k.replicas(DEP, "app", "pinned"), Some(3));
+    let demo = night
+        .resources
+        .iter()
+        .find(|r| r.id == "innovate-dev/app/demo")
+        .unwrap();
+    assert_eq!(
+        (&demo.outcome, &demo.details["desired"]),
+        (&Outcome::Unchanged, &json!("up")),
+        "kept up tonight by its annotation"
+    );
+    assert_eq!(k.replicas(DEP, "app", "demo"), Some(2));
     assert_eq!(k.replicas(DEP, "kube-system", "coredns"), Some(2));
     assert_eq!(k.replicas(DEP, "app", "sidecar"), Some(1));
     let requests = k.requests();
