@@ -391,6 +391,86 @@ async fn reconcile_creates_missing_leaves_unmanaged_alone_and_then_changes_nothi
         (0, 2, 0),
         "{again:?}"
     );
+
+    // Someone deletes the 80 % alert and adds a 90 % one of their own: reconcile puts the 80 %
+    // back and keeps theirs; the run after that changes nothing.
+    use aws_sdk_budgets::types::{
+        ComparisonOperator, Notification, NotificationType, Subscriber, SubscriptionType,
+        ThresholdType,
+    };
+    let budgets = aws_sdk_budgets::Client::new(&config_in(&fx.dev).await);
+    let alert = |percent: f64| {
+        Notification::builder()
+            .notification_type(NotificationType::Actual)
+            .comparison_operator(ComparisonOperator::GreaterThan)
+            .threshold(percent)
+            .threshold_type(ThresholdType::Percentage)
+            .build()
+            .unwrap()
+    };
+    budgets
+        .delete_notification()
+        .account_id(&fx.dev)
+        .budget_name("innovate-dev-monthly")
+        .notification(alert(80.0))
+        .send()
+        .await
+        .unwrap();
+    budgets
+        .create_notification()
+        .account_id(&fx.dev)
+        .budget_name("innovate-dev-monthly")
+        .notification(alert(90.0))
+        .subscribers(
+            Subscriber::builder()
+                .subscription_type(SubscriptionType::Email)
+                .address("finance@innovate.example")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let fixed = run(&fx.deps, Command::Reconcile { dry_run: false }, now())
+        .await
+        .unwrap();
+    let dev = fixed
+        .resources
+        .iter()
+        .find(|r| r.id == "innovate-dev-monthly")
+        .unwrap();
+    assert_eq!(
+        dev.outcome,
+        caretaker_shared::report::Outcome::changed("added alerts 80% actual"),
+        "{fixed:?}"
+    );
+    let mut thresholds: Vec<(String, i64)> = budgets
+        .describe_notifications_for_budget()
+        .account_id(&fx.dev)
+        .budget_name("innovate-dev-monthly")
+        .send()
+        .await
+        .unwrap()
+        .notifications
+        .unwrap_or_default()
+        .iter()
+        .map(|n| (n.notification_type.as_str().to_owned(), n.threshold as i64))
+        .collect();
+    thresholds.sort();
+    assert_eq!(
+        thresholds,
+        [
+            ("ACTUAL".to_owned(), 50),
+            ("ACTUAL".to_owned(), 80),
+            ("ACTUAL".to_owned(), 90),
+            ("ACTUAL".to_owned(), 100),
+            ("FORECASTED".to_owned(), 100)
+        ]
+    );
+    let settled = run(&fx.deps, Command::Reconcile { dry_run: false }, now())
+        .await
+        .unwrap();
+    assert_eq!(settled.totals.changed, 0, "{settled:?}");
 }
 
 #[tokio::test]

@@ -12,7 +12,7 @@ use aws_sdk_budgets::types::{
 use aws_sdk_dynamodb::types::AttributeValue;
 use rust_decimal::Decimal;
 
-use crate::domain::{DesiredBudget, ExistingBudget, LEVELS, tag_filters};
+use crate::domain::{Basis, DesiredBudget, ExistingBudget, Threshold, alert_levels, tag_filters};
 use crate::error::{GuardError, aws};
 
 fn dec(s: Option<&Spend>) -> Option<Decimal> {
@@ -101,34 +101,113 @@ fn budget(d: &DesiredBudget) -> Result<Budget, GuardError> {
         .map_err(build_err)
 }
 
+fn alert(t: &Threshold) -> Result<Notification, GuardError> {
+    Notification::builder()
+        .notification_type(match t.basis {
+            Basis::Actual => NotificationType::Actual,
+            Basis::Forecast => NotificationType::Forecasted,
+        })
+        .comparison_operator(ComparisonOperator::GreaterThan)
+        .threshold(f64::from(t.percent))
+        .threshold_type(ThresholdType::Percentage)
+        .build()
+        .map_err(build_err)
+}
+
+fn subscriber(topic: &str) -> Result<Subscriber, GuardError> {
+    Subscriber::builder()
+        .subscription_type(SubscriptionType::Sns)
+        .address(topic)
+        .build()
+        .map_err(build_err)
+}
+
 /// 50 / 80 / 100 % actual and 100 % forecast, to the notice topic budget-guard listens on.
 fn notifications(topic: &str) -> Result<Vec<NotificationWithSubscribers>, GuardError> {
-    LEVELS
-        .iter()
-        .filter(|t| t.percent <= 100)
+    alert_levels()
         .map(|t| {
-            let n = Notification::builder()
-                .notification_type(match t.basis {
-                    crate::domain::Basis::Actual => NotificationType::Actual,
-                    crate::domain::Basis::Forecast => NotificationType::Forecasted,
-                })
-                .comparison_operator(ComparisonOperator::GreaterThan)
-                .threshold(f64::from(t.percent))
-                .threshold_type(ThresholdType::Percentage)
-                .build()
-                .map_err(build_err)?;
-            let s = Subscriber::builder()
-                .subscription_type(SubscriptionType::Sns)
-                .address(topic)
-                .build()
-                .map_err(build_err)?;
             NotificationWithSubscribers::builder()
-                .notification(n)
-                .subscribers(s)
+                .notification(alert(&t)?)
+                .subscribers(subscriber(topic)?)
                 .build()
                 .map_err(build_err)
         })
         .collect()
+}
+
+/// The percentage alerts (`GREATER_THAN`) a budget has, as thresholds.
+pub async fn alerts(
+    client: &aws_sdk_budgets::Client,
+    account: &str,
+    budget: &str,
+) -> Result<Vec<Threshold>, GuardError> {
+    let mut out = Vec::new();
+    let mut token = None;
+    loop {
+        let page = client
+            .describe_notifications_for_budget()
+            .account_id(account)
+            .budget_name(budget)
+            .set_next_token(token.take())
+            .send()
+            .await;
+        let page = match page {
+            Ok(p) => p,
+            Err(e)
+                if e.as_service_error()
+                    .is_some_and(|s| s.is_not_found_exception()) =>
+            {
+                return Ok(out);
+            }
+            Err(e) => return Err(aws("budgets", "DescribeNotificationsForBudget", e)),
+        };
+        for n in page.notifications.unwrap_or_default() {
+            let percentage = n
+                .threshold_type
+                .as_ref()
+                .is_none_or(|t| *t == ThresholdType::Percentage);
+            if !percentage || n.comparison_operator != ComparisonOperator::GreaterThan {
+                continue;
+            }
+            let basis = match n.notification_type {
+                NotificationType::Actual => Basis::Actual,
+                NotificationType::Forecasted => Basis::Forecast,
+                _ => continue,
+            };
+            if n.threshold.fract() == 0.0 && n.threshold >= 0.0 {
+                out.push(Threshold {
+                    basis,
+                    // Whole percentages only; checked just above.
+                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                    percent: n.threshold as u32,
+                });
+            }
+        }
+        match page.next_token {
+            Some(t) if !t.is_empty() => token = Some(t),
+            _ => return Ok(out),
+        }
+    }
+}
+
+/// Adds one alert, sent to the notice topic.
+pub async fn add_alert(
+    client: &aws_sdk_budgets::Client,
+    account: &str,
+    budget: &str,
+    t: &Threshold,
+    topic: &str,
+) -> Result<(), GuardError> {
+    client
+        .create_notification()
+        .account_id(account)
+        .budget_name(budget)
+        .notification(alert(t)?)
+        .subscribers(subscriber(topic)?)
+        .send()
+        .await
+        .map_err(|e| aws("budgets", "CreateNotification", e))?;
+    Ok(())
 }
 
 pub async fn create_budget(

@@ -218,6 +218,18 @@ pub fn plan(desired: &[DesiredBudget], existing: &[ExistingBudget]) -> Vec<Chang
     out
 }
 
+/// The alerts every managed budget sends to the notice topic: 50 / 80 / 100 % actual and
+/// 100 % forecast (the 120 % level is budget-guard's own escalation, not an AWS alert).
+pub fn alert_levels() -> impl Iterator<Item = Threshold> {
+    LEVELS.into_iter().filter(|t| t.percent <= 100)
+}
+
+/// The alerts a budget lacks, given the percentage alerts (`GREATER_THAN`) it has. Extra alerts
+/// (someone's own, other thresholds) are never removed.
+pub fn missing_alerts(have: &[Threshold]) -> Vec<Threshold> {
+    alert_levels().filter(|t| !have.contains(t)).collect()
+}
+
 /// What AWS Budgets says in its plain-text SNS notifications.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -323,6 +335,21 @@ mod tests {
 
     fn d(s: &str) -> Decimal {
         Decimal::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn only_missing_alerts_are_added_and_extra_ones_are_kept() {
+        let all: Vec<Threshold> = alert_levels().collect();
+        assert_eq!(all.len(), 4);
+        assert!(missing_alerts(&all).is_empty());
+        let partial = [
+            all[0],
+            Threshold {
+                basis: Basis::Actual,
+                percent: 90,
+            },
+        ];
+        assert_eq!(missing_alerts(&partial), all[1..].to_vec());
     }
 
     #[test]

@@ -204,7 +204,12 @@ pub async fn reconcile(deps: &Deps, dry_run: bool) -> RunReport {
             .cloned()
             .collect();
         for change in domain::plan(&desired, &existing) {
-            let (id, outcome) = match change {
+            let managed = match &change {
+                Change::Unchanged(name) => Some(name.clone()),
+                Change::Update { desired, .. } => Some(desired.name.clone()),
+                Change::Create(_) | Change::Unmanaged(_) => None,
+            };
+            let (id, mut outcome) = match change {
                 Change::Unchanged(name) => (name, Outcome::Unchanged),
                 Change::Unmanaged(name) => (
                     name,
@@ -239,10 +244,49 @@ pub async fn reconcile(deps: &Deps, dry_run: bool) -> RunReport {
                     }
                 }
             };
+            if let (Some(name), Some(topic)) = (managed, deps.config.notice_topic.as_deref())
+                && !matches!(outcome, Outcome::Failed { .. })
+            {
+                outcome = with_alerts(&client, &account, &name, topic, dry_run, outcome).await;
+            }
             report.record("budget", &id, outcome).in_account(&account);
         }
     }
     report.finish()
+}
+
+/// Adds the alerts a managed budget lacks (deleted by hand, or created before budget-guard
+/// managed it); alerts it has beyond those are someone's and stay.
+async fn with_alerts(
+    client: &aws_sdk_budgets::Client,
+    account: &str,
+    name: &str,
+    topic: &str,
+    dry_run: bool,
+    outcome: Outcome,
+) -> Outcome {
+    let and = |what: String| match &outcome {
+        Outcome::Changed { action } => Outcome::changed(format!("{action}; {what}")),
+        _ => Outcome::changed(what),
+    };
+    let have = match adapters::alerts(client, account, name).await {
+        Ok(h) => h,
+        Err(e) => return Outcome::failed(format!("reading its alerts: {e}")),
+    };
+    let missing = domain::missing_alerts(&have);
+    if missing.is_empty() {
+        return outcome;
+    }
+    let labels: Vec<String> = missing.iter().map(domain::Threshold::label).collect();
+    if dry_run {
+        return and(format!("add alerts {}", labels.join(", ")));
+    }
+    for t in &missing {
+        if let Err(e) = adapters::add_alert(client, account, name, t, topic).await {
+            return Outcome::failed(format!("adding the {} alert: {e}", t.label()));
+        }
+    }
+    and(format!("added alerts {}", labels.join(", ")))
 }
 
 /// Threshold alerts, once per budget, threshold and period; and the dev overspend action.
