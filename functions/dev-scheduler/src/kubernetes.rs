@@ -34,7 +34,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::domain::{
-    self, ANN_REPLICAS, ANN_SUSPENDED, Action, Hpa, ReplicaStep, SuspendStep, TAG_SCHEDULE,
+    self, ANN_REPLICAS, ANN_SUSPENDED, Action, Hpa, ReplicaStep, SuspendStep, TAG_KEEP_UP_UNTIL,
+    TAG_SCHEDULE,
 };
 use crate::handler::Decider;
 
@@ -240,7 +241,7 @@ async fn list(client: &kube::Client, selector: &str) -> Result<Listed, String> {
     })
 }
 
-/// The tags a workload is decided by: the cluster's `env`, then the namespace's and the
+/// The tags a workload is decided by: the cluster's `env` and `caretaker/keep-up-until`, then the namespace's and the
 /// workload's `env` label and `caretaker/*` annotations (the workload's win). `None` when
 /// neither the namespace nor the workload opted in.
 fn tags_for(
@@ -248,10 +249,14 @@ fn tags_for(
     namespace: Option<&Namespace>,
     meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
 ) -> Option<BTreeMap<String, String>> {
-    let mut tags = BTreeMap::new();
-    if let Some(env) = cluster.tags.get("env") {
-        tags.insert("env".to_owned(), env.clone());
-    }
+    // From the cluster: its env, and a keep-up-until that keeps the whole cluster up tonight.
+    // Never its schedule: a cluster tag must not opt kube-system in.
+    let mut tags: BTreeMap<String, String> = cluster
+        .tags
+        .iter()
+        .filter(|(k, _)| *k == "env" || *k == TAG_KEEP_UP_UNTIL)
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let layers = namespace.map(|n| &n.metadata).into_iter().chain([meta]);
     for m in layers {
         if let Some(env) = m.labels.as_ref().and_then(|l| l.get("env")) {
@@ -607,5 +612,13 @@ mod tests {
             &meta(&[(TAG_SCHEDULE, "office-hours")], &[]),
         );
         assert_eq!(alone.unwrap()["env"], "dev", "the cluster's env by default");
+        let mut kept = cluster();
+        kept.tags
+            .insert(TAG_KEEP_UP_UNTIL.into(), "2026-11-30T23:00:00Z".into());
+        let t = tags_for(&kept, Some(&ns), &meta(&[], &[])).unwrap();
+        assert_eq!(
+            t[TAG_KEEP_UP_UNTIL], "2026-11-30T23:00:00Z",
+            "a cluster kept up keeps its workloads up"
+        );
     }
 }
