@@ -76,6 +76,11 @@ class Watch:
                 os.killpg(self.proc.pid, signal.SIGKILL)
 
 
+def said(result):
+    """What a run report says of one resource: its action, the reason it was skipped, or its error."""
+    return result.get("action") or result.get("reason") or result.get("error") or ""
+
+
 def creds_env(c):
     return {"AWS_ACCESS_KEY_ID": c["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": c["SecretAccessKey"],
             "AWS_SESSION_TOKEN": c["SessionToken"]}
@@ -113,8 +118,7 @@ def act_secret_rotator(watch, estate):
             print(f"  {step:<14} FAILED: {err}")
             return False
         r = report["resources"][0]
-        what = r.get("action") or r.get("reason") or r.get("error")
-        print(f"  {step:<14} {r['outcome']:<9} {what}")
+        print(f"  {step:<14} {r['outcome']:<9} {said(r)}")
     new = json.loads(sm.get_secret_value(SecretId=secret_id, VersionStage="AWSCURRENT")["SecretString"])
     ok_old, msg_old = login(old)
     ok_new, msg_new = login(new)
@@ -189,8 +193,7 @@ def act_image_promoter(estate):
                 print(f"  {label}: FAILED: {err}")
                 return False
             for r in report["resources"]:
-                what = r.get("action") or r.get("reason") or r.get("error") or ""
-                print(f"  {label:<26} {r['id'].split('@')[0]:<9} {r['outcome']:<9} {what}")
+                print(f"  {label:<26} {r['id'].split('@')[0]:<9} {r['outcome']:<9} {said(r)}")
     finally:
         watch.stop()
     tags = {repo: sorted(t for i in ecr.describe_images(repositoryName=repo)["imageDetails"] for t in i.get("imageTags", []))
@@ -305,9 +308,8 @@ def act_budget_guard(estate):
                 return False
             print(f"  {label}: {report['summary']}")
             for r in report["resources"]:
-                what = r.get("action") or r.get("reason") or r.get("error") or ""
                 if r["outcome"] != "unchanged" or label.startswith("reconcile"):
-                    print(f"      {r['kind']:<13} {r['id']:<24} {r['outcome']:<9} {what}")
+                    print(f"      {r['kind']:<13} {r['id']:<24} {r['outcome']:<9} {said(r)}")
     finally:
         watch.stop()
     msgs = []
@@ -407,7 +409,7 @@ def act_dev_scheduler(estate):
                 return False
             print(f"  {label}: {report['summary']}")
             for r in report["resources"]:
-                what = r.get("action") or r.get("reason") or r.get("error") or ""
+                what = said(r)
                 if (r.get("details") or {}).get("hpa") and r["outcome"] == "changed":
                     what += f" (HPA {r['details']['hpa']})"
                 print(f"      {r['kind']:<16} {r['id']:<36} {r['outcome']:<9} {what}")

@@ -70,6 +70,34 @@ pub fn invocation_span(function: &str, correlation_id: Option<&str>) -> Span {
     )
 }
 
+/// The correlation id of an EventBridge event (`id`), if the payload has one.
+pub fn event_id(payload: &serde_json::Value) -> Option<String> {
+    payload
+        .get("id")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+}
+
+/// One invocation that ends in a run report: runs `work` in the invocation span, counts the
+/// report's outcomes when there is one, and flushes the metrics either way.
+pub async fn report_invocation<E>(
+    function: &str,
+    correlation_id: Option<&str>,
+    work: impl Future<Output = Result<crate::RunReport, E>>,
+) -> Result<crate::RunReport, E> {
+    use tracing::Instrument;
+    // On the heap: a whole run's future is large (tens of KiB in a debug build), and the thread
+    // that polls it has a fixed stack.
+    let result = Box::pin(work)
+        .instrument(invocation_span(function, correlation_id))
+        .await;
+    if let Ok(report) = &result {
+        record_report(report);
+    }
+    flush_metrics();
+    result
+}
+
 /// Count a report's outcomes as metrics (`ResourcesChanged`, `ResourcesFailed`, ...).
 pub fn record_report(report: &crate::RunReport) {
     let t = &report.totals;

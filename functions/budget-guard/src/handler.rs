@@ -16,7 +16,7 @@ use lambda_runtime::LambdaEvent;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 use serde_json::Value;
-use tracing::{Instrument, info, warn};
+use tracing::{info, warn};
 
 use crate::Deps;
 use crate::adapters::{self, describe_budgets};
@@ -97,23 +97,12 @@ pub fn parse(v: Value) -> Result<Command, GuardError> {
 }
 
 pub async fn handle(event: LambdaEvent<Value>, deps: &Deps) -> Result<RunReport, GuardError> {
-    let correlation = event
-        .payload
-        .get("id")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned);
-    let span = telemetry::invocation_span(FUNCTION, correlation.as_deref());
-    let result = async {
+    let correlation = telemetry::event_id(&event.payload);
+    telemetry::report_invocation(FUNCTION, correlation.as_deref(), async {
         let cmd = parse(event.payload)?;
         run(deps, cmd, Utc::now()).await
-    }
-    .instrument(span)
-    .await;
-    if let Ok(r) = &result {
-        telemetry::record_report(r);
-    }
-    telemetry::flush_metrics();
-    result
+    })
+    .await
 }
 
 pub async fn run(deps: &Deps, cmd: Command, now: DateTime<Utc>) -> Result<RunReport, GuardError> {

@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use serde::Deserialize;
 use serde_json::Value;
-use tracing::{Instrument, info};
+use tracing::info;
 
 use crate::Deps;
 use crate::domain::{self, Action, DbStep, Desired, NgStep, Policy, Sizes, TAG_SIZE_PREFIX};
@@ -79,27 +79,16 @@ pub fn parse(v: Value) -> Result<Request, SchedulerError> {
 }
 
 pub async fn handle(event: LambdaEvent<Value>, deps: &Deps) -> Result<RunReport, SchedulerError> {
-    let correlation = event
-        .payload
-        .get("id")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned);
-    let span = telemetry::invocation_span(FUNCTION, correlation.as_deref());
-    let result = async {
+    let correlation = telemetry::event_id(&event.payload);
+    telemetry::report_invocation(FUNCTION, correlation.as_deref(), async {
         let req = parse(event.payload)?;
         let report = run(deps, &req).await;
         if let Some(n) = notification(&report, req.account.as_deref()) {
             deps.notifiers.send(&n).await;
         }
         Ok(report)
-    }
-    .instrument(span)
-    .await;
-    if let Ok(r) = &result {
-        telemetry::record_report(r);
-    }
-    telemetry::flush_metrics();
-    result
+    })
+    .await
 }
 
 /// What the team hears about a run: failures (the reconcile retries them, but someone may have

@@ -9,7 +9,7 @@ use caretaker_shared::report::{Outcome, RunReport};
 use caretaker_shared::telemetry;
 use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
-use tracing::{Instrument, info, warn};
+use tracing::{info, warn};
 
 use crate::Deps;
 use crate::domain::{Decision, Scan, decide};
@@ -25,26 +25,15 @@ pub async fn handle(
     event: LambdaEvent<serde_json::Value>,
     deps: &Deps,
 ) -> Result<RunReport, PromoterError> {
-    let correlation = event
-        .payload
-        .get("id")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned)
+    let correlation = telemetry::event_id(&event.payload)
         .or_else(|| Some(event.context.request_id.clone()).filter(|s| !s.is_empty()));
-    let span = telemetry::invocation_span(FUNCTION, correlation.as_deref());
-    let result = async {
+    telemetry::report_invocation(FUNCTION, correlation.as_deref(), async {
         let cmd = event::parse(event.payload)?;
         Ok(run(deps, cmd, Utc::now())
             .await
             .with_correlation_id(correlation.clone()))
-    }
-    .instrument(span)
-    .await;
-    if let Ok(report) = &result {
-        telemetry::record_report(report);
-    }
-    telemetry::flush_metrics();
-    result
+    })
+    .await
 }
 
 /// Where the policy comes from: SSM parameter, file, or the bundled default.
