@@ -223,7 +223,7 @@ def act_restore_tester(estate):
     watch = Watch(env)
     try:
         out = subprocess.run(
-            ["cargo", "run", "-q", "-p", "restore-tester", "--example", "local_driver", "--", str(watch.port),
+            ["cargo", "run", "-q", "-p", "caretaker-tests", "--bin", "local-driver", "--", str(watch.port),
              str(ROOT / "events/restore-tester/manual-start.json"), "--emulate-rds-password"],
             cwd=ROOT, env={**os.environ, **creds_env(prod)}, capture_output=True, text=True)
     finally:

@@ -13,7 +13,9 @@ use aws_config::{BehaviorVersion, SdkConfig};
 use aws_credential_types::provider::SharedCredentialsProvider;
 use tokio::sync::Mutex;
 
-use crate::error::SharedError;
+use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
+
+use crate::error::{Classify, ErrorKind, SharedError};
 
 /// The SDK configuration from the environment (region, credentials, endpoint overrides), with
 /// timeouts well under a Lambda's: a VPC without an endpoint for a service fails in seconds with
@@ -134,44 +136,114 @@ impl Accounts {
 /// Shared handle, cheap to clone into concurrent tasks.
 pub type SharedAccounts = Arc<Accounts>;
 
-/// What every function needs from a failed SDK call: the service's code and message (or the
-/// transport error's chain), and whether retrying can help (timeouts, dispatch failures,
-/// throttling, server faults). Matches on kinds and codes, never on message text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SdkFailure {
+/// A failed AWS call, as every function reports it: service, operation, the resource it was
+/// about (when one), the service's code and message (or the transport error's chain), and whether
+/// retrying can help (timeouts, dispatch failures, throttling, server faults). Classified by kind
+/// and code, never by message text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{service} {operation}{} failed: {message}", .resource.as_deref().map(|r| format!(" on {r}")).unwrap_or_default())]
+pub struct AwsError {
+    pub service: &'static str,
+    pub operation: &'static str,
+    pub resource: Option<String>,
     pub message: String,
     pub retryable: bool,
 }
 
-pub fn sdk_failure<E, R>(e: &aws_sdk_sts::error::SdkError<E, R>) -> SdkFailure
+impl AwsError {
+    pub fn new<E, R>(service: &'static str, operation: &'static str, e: &SdkError<E, R>) -> Self
+    where
+        E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
+        R: std::fmt::Debug + Send + Sync + 'static,
+    {
+        let retryable = matches!(
+            e,
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+        ) || matches!(
+            e.code(),
+            Some(
+                "Throttling"
+                    | "ThrottlingException"
+                    | "TooManyRequestsException"
+                    | "InternalFailure"
+                    | "InternalServiceError"
+                    | "InternalErrorException"
+                    | "ServerException"
+                    | "LimitExceededException"
+            )
+        );
+        let message = match e.as_service_error() {
+            Some(s) => format!(
+                "{}: {}",
+                s.code().unwrap_or("error"),
+                s.message().unwrap_or("")
+            ),
+            None => crate::error::chain(e),
+        };
+        AwsError {
+            service,
+            operation,
+            resource: None,
+            message,
+            retryable,
+        }
+    }
+
+    /// Name the resource the call was about ("on <resource>" in the message).
+    pub fn on(mut self, resource: impl Into<String>) -> Self {
+        self.resource = Some(resource.into());
+        self
+    }
+
+    /// A failure AWS reported in a successful answer (a rejected batch entry, say).
+    pub fn answered(
+        service: &'static str,
+        operation: &'static str,
+        message: impl Into<String>,
+        retryable: bool,
+    ) -> Self {
+        AwsError {
+            service,
+            operation,
+            resource: None,
+            message: message.into(),
+            retryable,
+        }
+    }
+}
+
+impl Classify for AwsError {
+    fn kind(&self) -> ErrorKind {
+        if self.retryable {
+            ErrorKind::Retryable
+        } else {
+            ErrorKind::Internal
+        }
+    }
+}
+
+/// A closure for `map_err`: `.map_err(aws_err("rds", "DescribeDBInstances"))?`.
+pub fn aws_err<E, R, T>(
+    service: &'static str,
+    operation: &'static str,
+) -> impl FnOnce(SdkError<E, R>) -> T
 where
-    E: std::error::Error + aws_sdk_sts::error::ProvideErrorMetadata + Send + Sync + 'static,
+    E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
+    T: From<AwsError>,
 {
-    use aws_sdk_sts::error::{ProvideErrorMetadata, SdkError};
-    let retryable = matches!(
-        e,
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
-    ) || matches!(
-        e.code(),
-        Some(
-            "Throttling"
-                | "ThrottlingException"
-                | "TooManyRequestsException"
-                | "InternalFailure"
-                | "InternalServiceError"
-                | "InternalErrorException"
-                | "ServerException"
-                | "LimitExceededException"
-        )
-    );
-    let message = match e.as_service_error() {
-        Some(s) => format!(
-            "{}: {}",
-            s.code().unwrap_or("error"),
-            s.message().unwrap_or("")
-        ),
-        None => crate::error::chain(e),
-    };
-    SdkFailure { message, retryable }
+    move |e| T::from(AwsError::new(service, operation, &e))
+}
+
+/// Tolerate one named service error: `Ok(None)` when the call failed with an error `is` accepts
+/// (a not-found on a lookup, an already-exists on a create), the error otherwise.
+pub fn tolerate<T, E, R>(
+    res: Result<T, SdkError<E, R>>,
+    is: impl FnOnce(&E) -> bool,
+) -> Result<Option<T>, SdkError<E, R>> {
+    match res {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.as_service_error().is_some_and(is) => Ok(None),
+        Err(e) => Err(e),
+    }
 }

@@ -80,6 +80,36 @@ impl<'a> Env<'a> {
         }
     }
 
+    /// A number within `range` (`unit` names what it counts, for the error: "a number of minutes
+    /// from 1 to 720"); `default` when unset. Every bounded numeric setting goes through here.
+    pub fn bounded<T>(
+        &self,
+        name: &str,
+        default: T,
+        range: std::ops::RangeInclusive<T>,
+        unit: &str,
+    ) -> Result<T, ConfigError>
+    where
+        T: FromStr + PartialOrd + std::fmt::Display + Copy,
+    {
+        let invalid = || ConfigError::Invalid {
+            name: name.to_owned(),
+            expected: format!(
+                "a number of {unit} from {} to {}",
+                range.start(),
+                range.end()
+            ),
+        };
+        match self.optional(name) {
+            None => Ok(default),
+            Some(v) => v
+                .parse::<T>()
+                .ok()
+                .filter(|n| range.contains(n))
+                .ok_or_else(invalid),
+        }
+    }
+
     /// `true/false`, `1/0`, `yes/no`, `on/off`, any case.
     pub fn flag(&self, name: &str, default: bool) -> Result<bool, ConfigError> {
         match self.optional(name) {
@@ -139,11 +169,10 @@ impl Common {
             s => s,
         };
         let allowed_accounts = env.list("ALLOWED_ACCOUNTS");
-        if let Some(bad) = allowed_accounts
+        if allowed_accounts
             .iter()
-            .find(|a| a.len() != 12 || !a.bytes().all(|b| b.is_ascii_digit()))
+            .any(|a| !crate::guard::is_account_id(a))
         {
-            let _ = bad;
             return Err(ConfigError::Invalid {
                 name: "ALLOWED_ACCOUNTS".to_owned(),
                 expected: "12-digit AWS account ids separated by commas".to_owned(),
@@ -200,6 +229,20 @@ mod tests {
         let vars: &[(&str, &str)] = &[("ALLOWED_ACCOUNTS", "111111111111, 222222222222")];
         let c = Common::from_env(&Env::new(&vars)).unwrap();
         assert_eq!(c.allowed_accounts.len(), 2);
+    }
+
+    #[test]
+    fn bounded_numbers_name_their_range() {
+        let vars: &[(&str, &str)] = &[("N", "65"), ("M", "8"), ("X", "eight")];
+        let env = Env::new(&vars);
+        let err = env.bounded("N", 8usize, 1..=64, "requests").unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "environment variable N is malformed: expected a number of requests from 1 to 64"
+        );
+        assert_eq!(env.bounded("M", 1usize, 1..=64, "requests").unwrap(), 8);
+        assert_eq!(env.bounded("UNSET", 3usize, 1..=64, "requests").unwrap(), 3);
+        assert!(env.bounded("X", 3usize, 1..=64, "requests").is_err());
     }
 
     #[test]

@@ -67,6 +67,63 @@ pub fn diagnostic<E: Classify + 'static>(err: &E) -> Diagnostic {
     }
 }
 
+/// `impl From<$error> for lambda_runtime::Diagnostic` through [`diagnostic`]: the block every
+/// function crate's error enum needs, written once.
+#[macro_export]
+macro_rules! impl_diagnostic {
+    ($error:ty) => {
+        impl From<$error> for ::lambda_runtime::Diagnostic {
+            fn from(err: $error) -> Self {
+                $crate::error::diagnostic(&err)
+            }
+        }
+    };
+}
+
+/// At most this many characters of an offending value are quoted back in an error.
+pub const QUOTE_MAX: usize = 64;
+
+/// A short, quoted prefix of a value from outside, for an error message: never the whole of an
+/// unbounded input. Control characters are escaped by the `Debug` form.
+pub fn quote(value: &str) -> String {
+    let mut chars = value.chars();
+    let head: String = chars.by_ref().take(QUOTE_MAX).collect();
+    let rest = chars.count();
+    if rest == 0 {
+        format!("{head:?}")
+    } else {
+        format!("{head:?}… ({rest} more characters)")
+    }
+}
+
+/// A message built from a parser's error (which may quote the input), cut to a bounded length.
+pub fn cap_message(message: &str) -> String {
+    const MAX: usize = 300;
+    let count = message.chars().count();
+    if count <= MAX {
+        return message.to_owned();
+    }
+    let keep: String = message.chars().take(MAX).collect();
+    format!("{keep}… ({} more characters)", count - MAX)
+}
+
+/// The event or a value in it is not what the function accepts. Nothing was changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("malformed input: {0}")]
+pub struct BadInput(pub String);
+
+impl BadInput {
+    pub fn new(what: impl Into<String>) -> Self {
+        BadInput(what.into())
+    }
+}
+
+impl Classify for BadInput {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::InvalidInput
+    }
+}
+
 /// Errors raised by the shared crate itself.
 #[derive(Debug, thiserror::Error)]
 pub enum SharedError {
@@ -86,6 +143,8 @@ pub enum SharedError {
     },
     #[error("webhook secret {secret_id} is unusable: {reason}")]
     WebhookSecret { secret_id: String, reason: String },
+    #[error(transparent)]
+    Aws(#[from] crate::aws::AwsError),
 }
 
 impl Classify for SharedError {
@@ -93,15 +152,12 @@ impl Classify for SharedError {
         match self {
             SharedError::Config(_) | SharedError::WebhookSecret { .. } => ErrorKind::InvalidInput,
             SharedError::AssumeRole { .. } | SharedError::Notify { .. } => ErrorKind::Retryable,
+            SharedError::Aws(e) => e.kind(),
         }
     }
 }
 
-impl From<SharedError> for Diagnostic {
-    fn from(err: SharedError) -> Self {
-        diagnostic(&err)
-    }
-}
+crate::impl_diagnostic!(SharedError);
 
 #[cfg(test)]
 mod tests {
@@ -121,6 +177,14 @@ mod tests {
     fn chain_names_the_root_cause() {
         let err = Outer(std::io::Error::other("certificate not trusted"));
         assert_eq!(chain(&err), "outer: certificate not trusted");
+    }
+
+    #[test]
+    fn quote_keeps_a_short_prefix_of_a_long_value() {
+        let q = quote(&"x".repeat(2_000_000));
+        assert!(q.len() < 120, "{q}");
+        assert!(q.ends_with("(1999936 more characters)"), "{q}");
+        assert_eq!(quote("shutdown"), "\"shutdown\"");
     }
 
     #[test]

@@ -11,6 +11,20 @@ use crate::config::Common;
 /// Resource tags, key → value.
 pub type Tags = BTreeMap<String, String>;
 
+/// Tags from an SDK tag list (every service has its own `Tag` type with optional key and value):
+/// `tag_map(list.into_iter().map(|t| (t.key, t.value)))`. Pairs missing either half are dropped.
+pub fn tag_map(pairs: impl IntoIterator<Item = (Option<String>, Option<String>)>) -> Tags {
+    pairs
+        .into_iter()
+        .filter_map(|(k, v)| Some((k?, v?)))
+        .collect()
+}
+
+/// A 12-digit AWS account id.
+pub fn is_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// Why the guard said no. Shown verbatim in reports and notifications.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Refusal(pub String);

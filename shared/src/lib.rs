@@ -4,6 +4,7 @@
 
 pub mod aws;
 pub mod config;
+pub mod contract;
 pub mod error;
 pub mod guard;
 pub mod notify;
@@ -12,6 +13,6 @@ pub mod pg;
 pub mod report;
 pub mod telemetry;
 
-pub use error::{ErrorKind, SharedError};
-pub use guard::{Guard, Refusal, Tags};
+pub use error::{BadInput, ErrorKind, SharedError};
+pub use guard::{Guard, Refusal, Tags, tag_map};
 pub use report::{Outcome, ResourceResult, RunReport};

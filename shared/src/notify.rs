@@ -29,10 +29,47 @@ impl Severity {
     }
 }
 
+/// Caps that keep every message far under what SNS (256 KB) and Slack (3 000 characters per
+/// section) accept, whatever the text from outside holds. A cut is visible: "… (truncated, N more)".
+pub const TITLE_MAX: usize = 150;
+pub const LABEL_MAX: usize = 100;
+pub const VALUE_MAX: usize = 1_000;
+pub const FACTS_MAX: usize = 20;
+/// Slack's limit for one section's text.
+pub const SLACK_SECTION_MAX: usize = 3_000;
+
+/// `text` cut to `max` characters, saying how many were cut.
+pub fn cap(text: &str, max: usize) -> String {
+    let count = text.chars().count();
+    if count <= max {
+        return text.to_owned();
+    }
+    let keep: String = text.chars().take(max).collect();
+    format!("{keep}… (truncated, {} more)", count - max)
+}
+
+/// Slack's escaping for text that is not markup: `&`, `<`, `>` (so `<!channel>` and
+/// `<https://evil|click here>` arrive as the characters they are, not as a mention or a link).
+pub fn slack_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// A message for people. Everything in it is plain text, whatever its origin: each sink applies
+/// its own escaping and formatting (Slack's markup is added in [`Notification::slack`] around
+/// escaped text, never taken from the text itself). Fields are capped as they are set.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Notification {
     pub severity: Severity,
-    /// One line, ≤ 100 characters (it is also the SNS subject).
+    /// One line, ≤ 150 characters (the SNS subject takes its first 100).
     pub title: String,
     /// Facts as label → value, shown in order.
     pub facts: Vec<(String, String)>,
@@ -44,27 +81,40 @@ impl Notification {
     pub fn new(severity: Severity, title: impl Into<String>) -> Self {
         Notification {
             severity,
-            title: title.into(),
+            title: cap(&one_line(&title.into()), TITLE_MAX),
             facts: Vec::new(),
             action: None,
         }
     }
 
     pub fn fact(mut self, label: impl Into<String>, value: impl fmt::Display) -> Self {
-        self.facts.push((label.into(), value.to_string()));
+        self.facts.push((
+            cap(&one_line(&label.into()), LABEL_MAX),
+            cap(value.to_string().trim(), VALUE_MAX),
+        ));
         self
     }
 
     pub fn action(mut self, what_to_do: impl Into<String>) -> Self {
-        self.action = Some(what_to_do.into());
+        self.action = Some(cap(&what_to_do.into(), VALUE_MAX));
         self
+    }
+
+    /// The facts shown, and how many were left out.
+    fn shown_facts(&self) -> (&[(String, String)], usize) {
+        let n = self.facts.len().min(FACTS_MAX);
+        (&self.facts[..n], self.facts.len() - n)
     }
 
     /// Plain text for e-mail / SNS.
     pub fn text(&self) -> String {
         let mut s = format!("[{}] {}\n", self.severity_label(), self.title);
-        for (k, v) in &self.facts {
+        let (facts, hidden) = self.shown_facts();
+        for (k, v) in facts {
             s.push_str(&format!("- {k}: {v}\n"));
+        }
+        if hidden > 0 {
+            s.push_str(&format!("- … (truncated, {hidden} more)\n"));
         }
         if let Some(a) = &self.action {
             s.push_str(&format!("What to do: {a}\n"));
@@ -88,17 +138,30 @@ impl Notification {
         s
     }
 
-    /// A Slack-compatible message: `text` for clients that show only that, `blocks` for the rest.
+    /// A Slack-compatible message: `text` for clients that show only that, `blocks` for the
+    /// rest. Every piece of text is escaped; the markup (`*bold*`, bullets) is Caretaker's own.
     pub fn slack(&self) -> serde_json::Value {
-        let mut body = format!("{} *{}*", self.severity.emoji(), self.title);
-        for (k, v) in &self.facts {
-            body.push_str(&format!("\n• *{k}:* {v}"));
+        let title = format!("{} {}", self.severity.emoji(), slack_escape(&self.title));
+        let mut body = format!("{} *{}*", self.severity.emoji(), slack_escape(&self.title));
+        let (facts, hidden) = self.shown_facts();
+        for (k, v) in facts {
+            body.push_str(&format!("\n• *{}:* {}", slack_escape(k), slack_escape(v)));
+        }
+        if hidden > 0 {
+            body.push_str(&format!("\n• … (truncated, {hidden} more)"));
         }
         if let Some(a) = &self.action {
-            body.push_str(&format!("\n*What to do:* {a}"));
+            body.push_str(&format!("\n*What to do:* {}", slack_escape(a)));
         }
+        // Escaping can lengthen text; cut what is left at Slack's section limit, on a character.
+        let body = if body.chars().count() > SLACK_SECTION_MAX {
+            let keep: String = body.chars().take(SLACK_SECTION_MAX - 40).collect();
+            format!("{keep}… (truncated)")
+        } else {
+            body
+        };
         serde_json::json!({
-            "text": format!("{} {}", self.severity.emoji(), self.title),
+            "text": title,
             "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": body}}],
         })
     }
@@ -109,6 +172,37 @@ impl Notification {
             Severity::Warning => "WARNING",
             Severity::Critical => "CRITICAL",
         }
+    }
+}
+
+/// Titles and labels are one line.
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// What became of one message: how many sinks there were and which failed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delivery {
+    pub sinks: usize,
+    /// `sink: cause` for each sink that did not take the message.
+    pub failures: Vec<String>,
+}
+
+impl Delivery {
+    /// How many sinks took the message.
+    pub fn delivered(&self) -> usize {
+        self.sinks - self.failures.len()
+    }
+
+    /// There were sinks, and none of them took the message (a claim made for it can be given
+    /// back, so that the next run tries again without repeating it to anyone).
+    pub fn nobody_got_it(&self) -> bool {
+        self.sinks > 0 && self.delivered() == 0
+    }
+
+    /// The failures, joined, for a report; `None` when every sink took it.
+    pub fn error(&self) -> Option<String> {
+        (!self.failures.is_empty()).then(|| self.failures.join("; "))
     }
 }
 
@@ -304,7 +398,7 @@ impl Notifiers {
         Ok(Notifiers { sinks })
     }
 
-    pub async fn send(&self, n: &Notification) -> Vec<String> {
+    pub async fn send(&self, n: &Notification) -> Delivery {
         let results = futures::future::join_all(
             self.sinks
                 .iter()
@@ -319,7 +413,10 @@ impl Notifiers {
                 failures.push(format!("{name}: {msg}"));
             }
         }
-        failures
+        Delivery {
+            sinks: self.sinks.len(),
+            failures,
+        }
     }
 }
 
@@ -355,6 +452,56 @@ mod tests {
         assert!(v["text"].as_str().unwrap().contains("Dev budget"));
         let body = v["blocks"][0]["text"]["text"].as_str().unwrap();
         assert!(body.contains("*Forecast:* $640.00"));
+    }
+
+    #[test]
+    fn slack_text_from_outside_is_escaped_and_capped() {
+        let hostile = format!(
+            "<!channel> see <https://evil|click here> & {}",
+            "x".repeat(1_048_576)
+        );
+        let n = Notification::new(Severity::Warning, "<!here> budget")
+            .fact("Message", &hostile)
+            .fact("<b>", "a & b");
+        let v = n.slack();
+        let all = v.to_string();
+        assert!(
+            !all.contains("<!channel>") && !all.contains("<!here>"),
+            "mention kept"
+        );
+        assert!(!all.contains("<https://evil"), "link kept");
+        assert!(all.contains("&lt;!channel&gt;") && all.contains("a &amp; b"));
+        let body = v["blocks"][0]["text"]["text"].as_str().unwrap();
+        assert!(body.chars().count() <= SLACK_SECTION_MAX, "{}", body.len());
+        assert!(body.contains("(truncated, "), "cut is visible");
+        assert!(all.len() < 10_000, "{}", all.len());
+        assert!(n.text().len() < 4_000);
+    }
+
+    #[test]
+    fn many_facts_are_cut_with_a_count() {
+        let mut n = Notification::new(Severity::Info, "t");
+        for i in 0..30 {
+            n = n.fact(format!("f{i}"), i);
+        }
+        assert!(n.text().contains("… (truncated, 10 more)"));
+        assert!(!n.text().contains("f25"));
+    }
+
+    #[test]
+    fn delivery_counts_the_sinks_that_took_it() {
+        let d = Delivery {
+            sinks: 2,
+            failures: vec!["webhook: could not connect".into()],
+        };
+        assert_eq!(d.delivered(), 1);
+        assert!(!d.nobody_got_it());
+        let none = Delivery {
+            sinks: 2,
+            failures: vec!["a".into(), "b".into()],
+        };
+        assert!(none.nobody_got_it());
+        assert!(!Delivery::default().nobody_got_it());
     }
 
     #[test]

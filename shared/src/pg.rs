@@ -273,11 +273,13 @@ pub struct Session {
 }
 
 impl Session {
-    async fn exec(&self, sql: &str) -> Result<(), DbError> {
+    /// Run statements (no parameters, no result), within the query timeout.
+    pub async fn execute(&self, sql: &str) -> Result<(), DbError> {
         self.timed(self.client.batch_execute(sql)).await
     }
 
-    async fn timed<T>(
+    /// Await a query on [`Session::client`] within the query timeout, its error named.
+    pub async fn timed<T>(
         &self,
         fut: impl Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> Result<T, DbError> {
@@ -327,62 +329,6 @@ impl Session {
             .timed(self.client.query_one("SELECT current_user::text", &[]))
             .await?;
         Ok(row.get(0))
-    }
-
-    pub async fn role_exists(&self, role: &str) -> Result<bool, DbError> {
-        let rows = self
-            .timed(
-                self.client
-                    .query("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&role]),
-            )
-            .await?;
-        Ok(!rows.is_empty())
-    }
-
-    /// `ALTER ROLE … PASSWORD '<SCRAM verifier>'`: the server stores the verifier as given; the
-    /// plaintext never leaves this process.
-    pub async fn set_password(&self, role: &str, password: &SecretString) -> Result<(), DbError> {
-        let verifier =
-            postgres_protocol::password::scram_sha_256(password.expose_secret().as_bytes());
-        self.exec(&format!(
-            "ALTER ROLE {} WITH PASSWORD {}",
-            quote_ident(role),
-            quote_literal(&verifier)
-        ))
-        .await
-    }
-
-    /// Alternating users: make `clone` a login role with `original`'s privileges that acts as
-    /// `original` (`SET ROLE` by default), so objects either creates stay accessible to both.
-    /// Safe to repeat: it creates what is missing and re-asserts the rest.
-    pub async fn ensure_clone(
-        &self,
-        original: &str,
-        clone: &str,
-        password: &SecretString,
-    ) -> Result<bool, DbError> {
-        let created = if self.role_exists(clone).await? {
-            self.set_password(clone, password).await?;
-            false
-        } else {
-            let verifier =
-                postgres_protocol::password::scram_sha_256(password.expose_secret().as_bytes());
-            self.exec(&format!(
-                "CREATE ROLE {} WITH LOGIN INHERIT PASSWORD {}",
-                quote_ident(clone),
-                quote_literal(&verifier)
-            ))
-            .await?;
-            true
-        };
-        let (o, c) = (quote_ident(original), quote_ident(clone));
-        self.exec(&format!("GRANT {o} TO {c}")).await?;
-        self.exec(&format!(
-            "ALTER ROLE {c} SET role = {}",
-            quote_literal(original)
-        ))
-        .await?;
-        Ok(created)
     }
 }
 

@@ -4,6 +4,9 @@
 //! secret values are never logged: handlers log ids and outcomes only.
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use crate::error::Classify;
 
 use tracing::Span;
 use tracing_subscriber::EnvFilter;
@@ -60,15 +63,110 @@ pub fn flush_metrics() {
     }
 }
 
-/// The span every invocation runs in.
-pub fn invocation_span(function: &str, correlation_id: Option<&str>) -> Span {
-    tracing::info_span!(
-        "invocation",
-        service = SERVICE,
-        function = function,
-        correlation_id = correlation_id.unwrap_or("-")
-    )
+/// Who one invocation is, for every log line and report: the function, the correlation id (the
+/// event's own id where it has one, else the Lambda request id), the request id, and whether this
+/// is the first invocation of the process (a cold start).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Invocation {
+    pub function: &'static str,
+    pub correlation_id: String,
+    pub request_id: String,
+    pub cold_start: bool,
 }
+
+static WARM: AtomicBool = AtomicBool::new(false);
+
+impl Invocation {
+    /// `event_id`: the id the event carries (EventBridge `id`, a rotation token, a state machine
+    /// run id), if any.
+    pub fn new(
+        function: &'static str,
+        context: &lambda_runtime::Context,
+        event_id: Option<String>,
+    ) -> Self {
+        let request_id = if context.request_id.is_empty() {
+            // Only outside Lambda (tests, tools): still one id per invocation.
+            static N: AtomicU64 = AtomicU64::new(0);
+            format!(
+                "local-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::Relaxed)
+            )
+        } else {
+            context.request_id.clone()
+        };
+        let event_id = event_id
+            .map(|id| id.chars().take(128).collect::<String>())
+            .filter(|id| !id.trim().is_empty());
+        Invocation {
+            function,
+            correlation_id: event_id.unwrap_or_else(|| request_id.clone()),
+            request_id,
+            cold_start: !WARM.swap(true, Ordering::Relaxed),
+        }
+    }
+
+    /// The span every log line of this invocation is written in.
+    pub fn span(&self) -> Span {
+        tracing::info_span!(
+            "invocation",
+            service = SERVICE,
+            function = self.function,
+            correlation_id = %self.correlation_id,
+            request_id = %self.request_id,
+            cold_start = self.cold_start
+        )
+    }
+
+    /// Run `work` in this invocation's span: its report gets the correlation id and is counted
+    /// as metrics; a failure is logged as one readable line (kind, message, the span's ids); the
+    /// metrics are flushed either way.
+    pub async fn run<T, E>(&self, work: impl Future<Output = Result<T, E>>) -> Result<T, E>
+    where
+        T: Reported,
+        E: Classify + 'static,
+    {
+        use tracing::Instrument;
+        let span = self.span();
+        // On the heap: a whole run's future is large (tens of KiB in a debug build), and the
+        // thread that polls it has a fixed stack.
+        let mut result = Box::pin(work).instrument(span.clone()).await;
+        let _entered = span.enter();
+        match &mut result {
+            Ok(out) => {
+                out.set_correlation_id(&self.correlation_id);
+                out.record();
+            }
+            Err(e) => {
+                tracing::error!(
+                    error_type = e.kind().as_str(),
+                    error = %crate::error::chain(e),
+                    "invocation failed"
+                );
+            }
+        }
+        flush_metrics();
+        result
+    }
+}
+
+/// What an invocation returns: a run report, or (restore-tester's steps) a step's JSON.
+pub trait Reported {
+    fn set_correlation_id(&mut self, _id: &str) {}
+    fn record(&self) {}
+}
+
+impl Reported for crate::RunReport {
+    fn set_correlation_id(&mut self, id: &str) {
+        self.correlation_id = Some(id.to_owned());
+    }
+    fn record(&self) {
+        record_report(self);
+    }
+}
+
+/// A step's result passes through as it is: the state machine stores it.
+impl Reported for serde_json::Value {}
 
 /// The correlation id of an EventBridge event (`id`), if the payload has one.
 pub fn event_id(payload: &serde_json::Value) -> Option<String> {
@@ -76,26 +174,6 @@ pub fn event_id(payload: &serde_json::Value) -> Option<String> {
         .get("id")
         .and_then(|v| v.as_str())
         .map(str::to_owned)
-}
-
-/// One invocation that ends in a run report: runs `work` in the invocation span, counts the
-/// report's outcomes when there is one, and flushes the metrics either way.
-pub async fn report_invocation<E>(
-    function: &str,
-    correlation_id: Option<&str>,
-    work: impl Future<Output = Result<crate::RunReport, E>>,
-) -> Result<crate::RunReport, E> {
-    use tracing::Instrument;
-    // On the heap: a whole run's future is large (tens of KiB in a debug build), and the thread
-    // that polls it has a fixed stack.
-    let result = Box::pin(work)
-        .instrument(invocation_span(function, correlation_id))
-        .await;
-    if let Ok(report) = &result {
-        record_report(report);
-    }
-    flush_metrics();
-    result
 }
 
 /// Count a report's outcomes as metrics (`ResourcesChanged`, `ResourcesFailed`, ...).

@@ -10,7 +10,8 @@ mod support;
 use std::time::Instant;
 
 use aws_sdk_budgets::types::{Budget, BudgetType, CalculatedSpend, Spend, TimeUnit};
-use budget_guard::handler::{Command, run};
+use budget_guard::event::Command;
+use budget_guard::handler::run;
 use budget_guard::{Deps, GuardConfig};
 use caretaker_shared::notify::{Notifiers, SnsSink};
 use serde_json::json;

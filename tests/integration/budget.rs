@@ -4,7 +4,8 @@
 //! both through SQS.
 
 use aws_sdk_budgets::types::{Budget, BudgetType, CalculatedSpend, Spend, TimeUnit};
-use budget_guard::handler::{Command, parse, run};
+use budget_guard::event::{Command, parse};
+use budget_guard::handler::run;
 use budget_guard::{Deps, GuardConfig};
 use caretaker_shared::notify::{Notifiers, SnsSink};
 use caretaker_shared::report::Outcome;
@@ -31,6 +32,8 @@ pub struct Fx {
     pub deps: Deps,
     pub alerts: String,
     pub shutdowns: String,
+    /// The alert topic's ARN (its SNS sink is in `deps`).
+    pub topic: String,
 }
 
 pub fn now() -> DateTime<Utc> {
@@ -91,6 +94,7 @@ impl Fx {
             deps,
             alerts,
             shutdowns,
+            topic,
         }
     }
 
@@ -279,6 +283,51 @@ async fn thresholds_alert_once_per_period_and_rearm_next_month() {
         .await
         .unwrap();
     assert_eq!(fx.alerts().await.len(), 3);
+}
+
+#[tokio::test]
+async fn one_failing_sink_of_two_keeps_the_claim_so_the_other_never_hears_it_twice() {
+    let mut fx = Fx::new(
+        &[("dev", "dev-near", "400", "330", Some("390"), None)],
+        false,
+    )
+    .await;
+    // SNS takes the message; the webhook's receiver refuses every connection.
+    let dead =
+        caretaker_shared::notify::WebhookSink::new("http://127.0.0.1:9/hook".into(), "t").unwrap();
+    fx.deps.notifiers = Notifiers::new(vec![
+        Box::new(SnsSink::new(aws_sdk_sns::Client::new(&fx.home), &fx.topic)),
+        Box::new(dead),
+    ]);
+    let r = run(&fx.deps, Command::Check { dry_run: false }, now())
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome_of(&r, "dev-near"),
+        &Outcome::changed("alert sent: 50% actual, 80% actual"),
+        "delivered to one sink: {r:#?}"
+    );
+    assert_eq!(fx.alerts().await.len(), 1);
+    let again = run(&fx.deps, Command::Check { dry_run: false }, now())
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome_of(&again, "dev-near"),
+        &Outcome::Unchanged,
+        "{again:#?}"
+    );
+    assert!(
+        fx.alerts().await.is_empty(),
+        "the sink that had the alert does not get it again"
+    );
+}
+
+fn outcome_of<'a>(r: &'a caretaker_shared::RunReport, id: &str) -> &'a Outcome {
+    &r.resources
+        .iter()
+        .find(|x| x.id == id)
+        .unwrap_or_else(|| panic!("{id} not in {r:#?}"))
+        .outcome
 }
 
 #[tokio::test]

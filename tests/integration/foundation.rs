@@ -29,7 +29,8 @@ async fn sns_sink_delivers_the_readable_message_to_a_subscriber() {
 
     let failures = Notifiers::new(vec![Box::new(SnsSink::new(sns, &topic))])
         .send(&sample())
-        .await;
+        .await
+        .failures;
 
     assert!(failures.is_empty(), "{failures:?}");
     let got = drain(&config, &queue).await;
@@ -78,9 +79,11 @@ async fn one_failing_sink_does_not_stop_the_other_and_the_error_hides_the_url() 
     let broken = receiver(500).await;
     let webhook = WebhookSink::new(broken.url.clone().into(), "slack").unwrap();
 
-    let failures = Notifiers::new(vec![Box::new(webhook), Box::new(SnsSink::new(sns, &topic))])
+    let delivery = Notifiers::new(vec![Box::new(webhook), Box::new(SnsSink::new(sns, &topic))])
         .send(&sample())
         .await;
+    assert_eq!(delivery.delivered(), 1, "the other sink still took it");
+    let failures = delivery.failures;
 
     assert_eq!(failures.len(), 1, "{failures:?}");
     assert!(failures[0].contains("HTTP 500"), "{failures:?}");

@@ -8,7 +8,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use aws_sdk_rds::types::Tag;
 use caretaker_shared::notify::{Notifiers, SnsSink};
-use restore_tester::driver::{Execution, InProcess, Invoke, TaskError, execute};
+use caretaker_tests::sfn_driver::{Execution, InProcess, Invoke, TaskError, execute};
 use restore_tester::{Deps, RestoreConfig, STATE_MACHINE};
 use serde_json::{Value, json};
 
@@ -424,9 +424,14 @@ async fn past_the_deadline_a_poll_fails_and_says_so() {
             .await
             .unwrap();
     let later = run.deadline + chrono::Duration::minutes(1);
-    let err = restore_tester::steps::poll(&fx.deps, run.clone(), "available", later)
-        .await
-        .unwrap_err();
+    let err = restore_tester::steps::poll(
+        &fx.deps,
+        run.clone(),
+        restore_tester::domain::Phase::Available,
+        later,
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("passed its deadline"), "{err}");
     let state = restore_tester::run::State {
         run: Some(run),

@@ -10,7 +10,8 @@ use aws_sdk_secretsmanager::primitives::Blob;
 use secrecy::ExposeSecret;
 use secret_rotator::config::{RotatorConfig, Strategy};
 use secret_rotator::db::{Connector, DbError};
-use secret_rotator::handler::{RotationEvent, run_step};
+use secret_rotator::event::RotationEvent;
+use secret_rotator::handler::run_step;
 use secret_rotator::secret::DbSecret;
 use secret_rotator::{Deps, RotatorError};
 
@@ -570,7 +571,7 @@ async fn malformed_events_are_rejected_before_any_call() {
     ] {
         let v: serde_json::Value = serde_json::from_str(file).unwrap();
         let err = match RotationEvent::parse(v) {
-            Err(e) => e,
+            Err(e) => RotatorError::from(e),
             Ok(ev) => secret_rotator::domain::Step::parse(&ev.step).unwrap_err(),
         };
         assert!(err.to_string().contains(expect), "{err}");

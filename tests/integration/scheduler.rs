@@ -9,7 +9,8 @@ use aws_sdk_rds::types::Tag;
 use caretaker_shared::notify::{Notifiers, SnsSink};
 use caretaker_shared::report::{Outcome, RunReport};
 use dev_scheduler::domain::Action;
-use dev_scheduler::handler::{Request, handle, parse, run};
+use dev_scheduler::event::{Request, parse};
+use dev_scheduler::handler::{handle, run};
 use dev_scheduler::{Deps, SchedulerConfig};
 use lambda_runtime::LambdaEvent;
 use serde_json::json;
@@ -97,6 +98,35 @@ impl Fx {
             req = req.tags(Tag::builder().key(*k).value(*v).build());
         }
         req.send().await.unwrap();
+    }
+
+    /// An Aurora PostgreSQL cluster with the given tags.
+    pub async fn aurora(&self, id: &str, tags: &[(&str, &str)]) {
+        let mut req = self
+            .rds()
+            .create_db_cluster()
+            .db_cluster_identifier(id)
+            .engine("aurora-postgresql")
+            .master_username("m")
+            .master_user_password("password123");
+        for (k, v) in tags {
+            req = req.tags(Tag::builder().key(*k).value(*v).build());
+        }
+        req.send().await.unwrap();
+    }
+
+    pub async fn aurora_status(&self, id: &str) -> String {
+        self.rds()
+            .describe_db_clusters()
+            .db_cluster_identifier(id)
+            .send()
+            .await
+            .unwrap()
+            .db_clusters
+            .unwrap()[0]
+            .status
+            .clone()
+            .unwrap()
     }
 
     pub async fn db_status(&self, id: &str) -> String {
@@ -414,4 +444,80 @@ async fn budget_guards_shutdown_request_shuts_that_account_down() {
         msgs.len() == 1 && msgs[0].contains("shut down as budget-guard asked"),
         "the shutdown budget-guard asked for is confirmed: {msgs:?}"
     );
+}
+
+#[tokio::test]
+async fn an_aurora_cluster_restarted_by_hand_is_drift_put_back_and_notified() {
+    let fx = Fx::new("").await;
+    fx.aurora("aurora-dev", DEV).await;
+    let night = fx.invoke(json!({"action": "shutdown", "at": NIGHT})).await;
+    assert_eq!(outcome(&night, "aurora-dev"), &Outcome::changed("stopped"));
+    assert_eq!(fx.aurora_status("aurora-dev").await, "stopped");
+    assert!(
+        fx.messages().await.is_empty(),
+        "a routine night says nothing"
+    );
+    // Seven days stopped: RDS starts the cluster by itself; the reconcile stops it again.
+    fx.rds()
+        .start_db_cluster()
+        .db_cluster_identifier("aurora-dev")
+        .send()
+        .await
+        .unwrap();
+    let r = fx
+        .invoke(json!({"action": "reconcile", "at": "2026-12-05T12:00:00Z"}))
+        .await;
+    let c = r.resources.iter().find(|x| x.id == "aurora-dev").unwrap();
+    assert_eq!(c.outcome, Outcome::changed("stopped"), "{r:#?}");
+    assert_eq!(c.details["drift"], true, "{c:#?}");
+    assert_eq!(c.details["desired"], "down", "{c:#?}");
+    assert_eq!(fx.aurora_status("aurora-dev").await, "stopped");
+    let msgs = fx.messages().await;
+    assert!(
+        msgs.len() == 1 && msgs[0].contains("rds-cluster aurora-dev"),
+        "the cluster's drift is notified like an instance's: {msgs:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_shutdown_request_with_a_wrong_source_action_or_account_is_refused_silently() {
+    let fx = Fx::new("").await;
+    fx.db("app-dev-db", DEV).await;
+    let good: serde_json::Value = serde_json::from_str(include_str!(
+        "../../events/dev-scheduler/budget-shutdown-request.json"
+    ))
+    .unwrap();
+    for (file, needle) in [
+        (
+            include_str!("../../events/dev-scheduler/bad-shutdown-wrong-source.json"),
+            "source",
+        ),
+        (
+            include_str!("../../events/dev-scheduler/bad-shutdown-wrong-action.json"),
+            "action",
+        ),
+        (
+            include_str!("../../events/dev-scheduler/bad-shutdown-bad-account.json"),
+            "account",
+        ),
+    ] {
+        let mut ev: serde_json::Value = serde_json::from_str(file).unwrap();
+        if ev["detail"]["account"] == good["detail"]["account"] {
+            ev["detail"]["account"] = fx.dev.clone().into();
+        }
+        let err = handle(LambdaEvent::new(ev, Default::default()), &fx.deps)
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(needle), "{err}");
+        assert_eq!(
+            lambda_runtime::Diagnostic::from(err).error_type,
+            "InvalidInput"
+        );
+    }
+    assert_eq!(
+        fx.db_status("app-dev-db").await,
+        "available",
+        "nothing changed"
+    );
+    assert!(fx.messages().await.is_empty(), "nothing was sent");
 }

@@ -122,6 +122,17 @@ pub fn period(today: NaiveDate) -> String {
     format!("{:04}-{:02}", today.year(), today.month())
 }
 
+/// The ledger's key for a once-per-period claim (`what`: a threshold's key, or `shutdown`), built
+/// here only, so a claim and its release can never disagree.
+pub fn claim_key(account: &str, budget: &str, period: &str, what: &str) -> String {
+    format!("{account}#{budget}#{period}#{what}")
+}
+
+/// The ledger's key for the day's digest.
+pub fn digest_key(today: NaiveDate) -> String {
+    format!("digest#{today}")
+}
+
 pub fn days_left_in_month(today: NaiveDate) -> u32 {
     let (y, m) = if today.month() == 12 {
         (today.year() + 1, 1)

@@ -1,58 +1,34 @@
-//! One error enum for budget-guard.
+//! One error enum for budget-guard: bad input, or a shared failure (configuration, role, an AWS
+//! call, notification set-up).
 
-use caretaker_shared::error::{Classify, ErrorKind, diagnostic};
-use lambda_runtime::Diagnostic;
+use caretaker_shared::aws::AwsError;
+use caretaker_shared::error::{BadInput, Classify, ErrorKind};
+use caretaker_shared::{SharedError, config::ConfigError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GuardError {
-    #[error("malformed input: {0}")]
-    BadInput(String),
     #[error(transparent)]
-    Config(#[from] caretaker_shared::config::ConfigError),
+    Input(#[from] BadInput),
     #[error(transparent)]
-    Shared(#[from] caretaker_shared::SharedError),
-    #[error("{service} {operation} failed: {message}")]
-    Aws {
-        service: &'static str,
-        operation: &'static str,
-        message: String,
-        retryable: bool,
-    },
+    Aws(#[from] AwsError),
+    #[error(transparent)]
+    Shared(#[from] SharedError),
+}
+
+impl From<ConfigError> for GuardError {
+    fn from(e: ConfigError) -> Self {
+        GuardError::Shared(e.into())
+    }
 }
 
 impl Classify for GuardError {
     fn kind(&self) -> ErrorKind {
         match self {
-            GuardError::BadInput(_) | GuardError::Config(_) => ErrorKind::InvalidInput,
+            GuardError::Input(e) => e.kind(),
+            GuardError::Aws(e) => e.kind(),
             GuardError::Shared(e) => e.kind(),
-            GuardError::Aws {
-                retryable: true, ..
-            } => ErrorKind::Retryable,
-            GuardError::Aws { .. } => ErrorKind::Internal,
         }
     }
 }
 
-impl From<GuardError> for Diagnostic {
-    fn from(err: GuardError) -> Self {
-        diagnostic(&err)
-    }
-}
-
-pub fn aws<E, R>(
-    service: &'static str,
-    operation: &'static str,
-    e: aws_sdk_budgets::error::SdkError<E, R>,
-) -> GuardError
-where
-    E: std::error::Error + aws_sdk_budgets::error::ProvideErrorMetadata + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    let f = caretaker_shared::aws::sdk_failure(&e);
-    GuardError::Aws {
-        service,
-        operation,
-        message: f.message,
-        retryable: f.retryable,
-    }
-}
+caretaker_shared::impl_diagnostic!(GuardError);

@@ -2,11 +2,20 @@
 //! AWS Budgets' and Cost Anomaly Detection's messages made readable, and a dev shutdown request
 //! when dev overspends (never for prod).
 
-pub mod adapters;
+//!
+//! `event` (payload → command) → `handler` (orchestration) → `domain` (pure rules, money) →
+//! `aws` (every AWS call) → `messages` (what people read).
+
+mod aws;
 pub mod config;
 pub mod domain;
 pub mod error;
+pub mod event;
 pub mod handler;
+mod messages;
+
+/// The function's name: package, binary, SAM `Binary` and `events/` folder.
+pub const FUNCTION: &str = env!("CARGO_PKG_NAME");
 
 pub use config::GuardConfig;
 pub use error::GuardError;
@@ -18,7 +27,7 @@ use caretaker_shared::notify::Notifiers;
 pub struct Deps {
     pub accounts: Accounts,
     pub ce: aws_sdk_costexplorer::Client,
-    pub ledger: adapters::Ledger,
+    pub(crate) ledger: aws::Ledger,
     pub events: aws_sdk_eventbridge::Client,
     pub notifiers: Notifiers,
     pub config: GuardConfig,
@@ -41,7 +50,7 @@ impl Deps {
     ) -> Self {
         Deps {
             ce: aws_sdk_costexplorer::Client::new(&sdk),
-            ledger: adapters::Ledger {
+            ledger: aws::Ledger {
                 client: aws_sdk_dynamodb::Client::new(&sdk),
                 table: config.state_table.clone(),
             },
@@ -50,7 +59,7 @@ impl Deps {
                 sdk,
                 home_account,
                 config.common.target_role_name.clone(),
-                "budget-guard",
+                FUNCTION,
             ),
             notifiers,
             config,

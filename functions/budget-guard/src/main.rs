@@ -1,10 +1,10 @@
 //! budget-guard Lambda: thin entry point. See `handler`.
-use budget_guard::{Deps, handler};
+use budget_guard::{Deps, FUNCTION, handler};
 use lambda_runtime::{Error, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    caretaker_shared::telemetry::init("budget-guard");
+    caretaker_shared::telemetry::init(FUNCTION);
     let deps = Deps::from_env().await?;
     lambda_runtime::run(service_fn(|event| handler::handle(event, &deps))).await
 }

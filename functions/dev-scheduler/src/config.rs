@@ -14,6 +14,9 @@ pub struct SchedulerConfig {
     pub common: Common,
     pub policy: Policy,
     pub kube: KubeSettings,
+    /// RDS stops/starts and node group updates in flight at once (`AWS_CONCURRENCY`, 1–64,
+    /// default 8); the order between layers is kept.
+    pub aws_concurrency: usize,
 }
 
 impl SchedulerConfig {
@@ -55,15 +58,7 @@ impl SchedulerConfig {
                     .map_err(|_| invalid("HOLIDAYS", "dates YYYY-MM-DD separated by commas"))?,
             );
         }
-        let concurrency = match env.optional("KUBE_CONCURRENCY") {
-            None => 8,
-            Some(v) => v
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| (1..=64).contains(n))
-                .ok_or_else(|| invalid("KUBE_CONCURRENCY", "a number from 1 to 64"))?,
-        };
+        let concurrency = env.bounded("KUBE_CONCURRENCY", 8usize, 1..=64, "requests")?;
         let kube = KubeSettings {
             endpoint_override: env.optional("KUBE_ENDPOINT_OVERRIDE"),
             ca_file: env.optional("KUBE_CA_FILE").map(Into::into),
@@ -73,6 +68,7 @@ impl SchedulerConfig {
                 .unwrap_or_else(|| "caretaker/exclude!=true".to_owned()),
         };
         Ok(SchedulerConfig {
+            aws_concurrency: env.bounded("AWS_CONCURRENCY", 8usize, 1..=64, "requests")?,
             kube,
             common: Common::from_env(&env)?,
             policy: Policy {

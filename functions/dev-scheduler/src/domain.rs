@@ -3,6 +3,9 @@
 
 use std::collections::BTreeMap;
 
+use caretaker_shared::Guard;
+use caretaker_shared::error::quote;
+use caretaker_shared::report::Outcome;
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::schedule::Schedule;
@@ -27,7 +30,8 @@ impl Action {
             "reconcile" => Ok(Action::Reconcile),
             "status" => Ok(Action::Status),
             other => Err(format!(
-                "unknown action {other:?}: expected shutdown, startup, reconcile or status"
+                "unknown action {}: expected shutdown, startup, reconcile or status",
+                quote(other)
             )),
         }
     }
@@ -106,6 +110,113 @@ pub fn desired(
             _ => Desired::Down(format!("outside {}", schedule.text)),
         },
     })
+}
+
+/// Decides resources of one account for one run: schedule (overrides, holidays), then the guard.
+/// Production is refused before anything else happens, opted in or not.
+#[derive(Debug, Clone)]
+pub struct Decider {
+    pub policy: Policy,
+    pub guard: Guard,
+    pub account: String,
+    pub action: Action,
+    pub now: DateTime<Utc>,
+}
+
+impl Decider {
+    /// `Ok(up)`, or the outcome to report when the resource is left alone.
+    pub fn decide(&self, tags: &BTreeMap<String, String>) -> Result<bool, Outcome> {
+        match desired(tags, &self.policy, self.action, self.now) {
+            Err(e) => Err(Outcome::failed(e)),
+            Ok(Desired::Leave(why)) => Err(Outcome::skipped(why)),
+            Ok(d) => {
+                self.guard
+                    .check(&self.account, tags)
+                    .map_err(|r| Outcome::skipped(format!("refused: {r}")))?;
+                Ok(matches!(d, Desired::Up(_)))
+            }
+        }
+    }
+
+    /// The same run for Kubernetes workloads: the account-wide default schedule does not apply
+    /// (only opted-in namespaces and workloads are touched).
+    pub fn without_default(&self) -> Decider {
+        Decider {
+            policy: Policy {
+                default: None,
+                ..self.policy.clone()
+            },
+            ..self.clone()
+        }
+    }
+
+    /// A change made by reconcile is drift put back (a manual start, RDS's restart after 7 days).
+    pub fn is_drift(&self, outcome: &Outcome) -> bool {
+        self.action == Action::Reconcile && matches!(outcome, Outcome::Changed { .. })
+    }
+}
+
+/// An RDS instance or an Aurora cluster: both are stopped and started the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbKind {
+    Instance,
+    Cluster,
+}
+
+impl DbKind {
+    pub fn report_kind(self) -> &'static str {
+        match self {
+            DbKind::Instance => "rds-instance",
+            DbKind::Cluster => "rds-cluster",
+        }
+    }
+}
+
+/// A database as the schedule sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Database {
+    pub kind: DbKind,
+    pub id: String,
+    pub status: String,
+    pub tags: BTreeMap<String, String>,
+    /// Why RDS can never stop it, if so.
+    pub ineligible: Option<&'static str>,
+}
+
+/// Instances RDS cannot stop on their own.
+pub fn instance_ineligible(
+    is_read_replica: bool,
+    has_read_replicas: bool,
+    aurora_member: bool,
+) -> Option<&'static str> {
+    if is_read_replica {
+        Some("read replica: RDS cannot stop it")
+    } else if has_read_replicas {
+        Some("has read replicas: RDS cannot stop it")
+    } else if aurora_member {
+        Some("Aurora member: its cluster is scheduled instead")
+    } else {
+        None
+    }
+}
+
+/// A node group as the schedule sees it: its cluster's tags, then its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeGroup {
+    pub cluster: String,
+    pub name: String,
+    pub tags: BTreeMap<String, String>,
+    pub sizes: Sizes,
+    pub status: String,
+}
+
+impl NodeGroup {
+    pub fn id(&self) -> String {
+        format!("{}/{}", self.cluster, self.name)
+    }
+    pub fn size_tag(&self) -> String {
+        format!("{TAG_SIZE_PREFIX}{}", self.name)
+    }
 }
 
 fn parse_until(v: &str) -> Option<DateTime<Utc>> {

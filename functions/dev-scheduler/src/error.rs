@@ -1,29 +1,30 @@
-//! One error enum for dev-scheduler.
+//! One error enum for dev-scheduler: bad input, or a shared failure (configuration, role,
+//! notification set-up). Everything that happens to a resource is in the run report instead.
 
-use caretaker_shared::error::{Classify, ErrorKind, diagnostic};
-use lambda_runtime::Diagnostic;
+use caretaker_shared::error::{BadInput, Classify, ErrorKind};
+use caretaker_shared::{SharedError, config::ConfigError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchedulerError {
-    #[error("malformed input: {0}")]
-    BadInput(String),
     #[error(transparent)]
-    Config(#[from] caretaker_shared::config::ConfigError),
+    Input(#[from] BadInput),
     #[error(transparent)]
-    Shared(#[from] caretaker_shared::SharedError),
+    Shared(#[from] SharedError),
+}
+
+impl From<ConfigError> for SchedulerError {
+    fn from(e: ConfigError) -> Self {
+        SchedulerError::Shared(e.into())
+    }
 }
 
 impl Classify for SchedulerError {
     fn kind(&self) -> ErrorKind {
         match self {
-            SchedulerError::BadInput(_) | SchedulerError::Config(_) => ErrorKind::InvalidInput,
+            SchedulerError::Input(e) => e.kind(),
             SchedulerError::Shared(e) => e.kind(),
         }
     }
 }
 
-impl From<SchedulerError> for Diagnostic {
-    fn from(err: SchedulerError) -> Self {
-        diagnostic(&err)
-    }
-}
+caretaker_shared::impl_diagnostic!(SchedulerError);

@@ -1,169 +1,42 @@
-//! Payload → action → per-account walk in order (night: workloads → node groups → databases;
-//! morning: databases → node groups → workloads) → report.
+//! Orchestration: payload → request → per account, each layer read → decided → acted on →
+//! recorded, in order (night: workloads → node groups → databases; morning: databases → node
+//! groups → workloads) → report → notification.
 //!
 //! Safe to run twice: every step compares the desired state with the actual one, so a second
 //! run over an unchanged world makes no mutating call; remembered node group sizes and replica
 //! counts are written only from a non-zero size, so a second shutdown cannot overwrite them with zero.
 
-use std::collections::BTreeMap;
-
-use aws_sdk_eks::types::NodegroupScalingConfig;
-use caretaker_shared::notify::{Notification, Severity};
 use caretaker_shared::report::{Outcome, RunReport};
-use caretaker_shared::{Guard, telemetry};
-use chrono::{DateTime, Utc};
+use caretaker_shared::telemetry::{self, Invocation};
+use caretaker_shared::{Guard, error::chain};
+use chrono::Utc;
+use futures::StreamExt;
 use lambda_runtime::LambdaEvent;
-use serde::Deserialize;
 use serde_json::Value;
 use tracing::info;
 
-use crate::Deps;
-use crate::domain::{self, Action, DbStep, Desired, NgStep, Policy, Sizes, TAG_SIZE_PREFIX};
+use crate::domain::{self, Action, Database, DbStep, Decider, NgStep, Sizes};
+use crate::eks::{self, Cluster};
 use crate::error::SchedulerError;
-use crate::kubernetes::{self, Cluster};
-
-const FUNCTION: &str = "dev-scheduler";
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Request {
-    pub action: Action,
-    pub dry_run: bool,
-    pub at: Option<DateTime<Utc>>,
-    /// Only this account (a shutdown request from budget-guard names one).
-    pub account: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct Payload {
-    action: String,
-    #[serde(default)]
-    dry_run: bool,
-    #[serde(default)]
-    at: Option<String>,
-}
-
-pub fn parse(v: Value) -> Result<Request, SchedulerError> {
-    let bad = |m: String| SchedulerError::BadInput(m);
-    if v.get("detail-type").and_then(|d| d.as_str()) == Some("Dev Shutdown Requested") {
-        let account = v
-            .pointer("/detail/account")
-            .and_then(|a| a.as_str())
-            .ok_or_else(|| bad("shutdown request without detail.account".into()))?;
-        return Ok(Request {
-            action: Action::Shutdown,
-            dry_run: false,
-            at: None,
-            account: Some(account.to_owned()),
-        });
-    }
-    let p: Payload = serde_json::from_value(v).map_err(|e| {
-        bad(format!(
-            "{e}; expected {{\"action\", \"dryRun\"?, \"at\"?}}"
-        ))
-    })?;
-    let at = match p.at {
-        None => None,
-        Some(t) => Some(
-            DateTime::parse_from_rfc3339(&t)
-                .map_err(|_| bad(format!("\"at\" {t:?} is not an RFC 3339 time")))?
-                .with_timezone(&Utc),
-        ),
-    };
-    Ok(Request {
-        action: Action::parse(&p.action).map_err(bad)?,
-        dry_run: p.dry_run,
-        at,
-        account: None,
-    })
-}
+use crate::event::{self, Request};
+use crate::{Deps, FUNCTION, kubernetes, messages, rds};
 
 pub async fn handle(event: LambdaEvent<Value>, deps: &Deps) -> Result<RunReport, SchedulerError> {
-    let correlation = telemetry::event_id(&event.payload);
-    telemetry::report_invocation(FUNCTION, correlation.as_deref(), async {
-        let req = parse(event.payload)?;
-        let report = run(deps, &req).await;
-        if let Some(n) = notification(&report, req.account.as_deref()) {
-            deps.notifiers.send(&n).await;
-        }
-        Ok(report)
-    })
-    .await
-}
-
-/// What the team hears about a run: failures (the reconcile retries them, but someone may have
-/// to act), corrected drift, and a shutdown budget-guard asked for. A routine night or morning,
-/// and any dry run, says nothing.
-pub fn notification(report: &RunReport, budget_account: Option<&str>) -> Option<Notification> {
-    if report.dry_run {
-        return None;
-    }
-    let failed: Vec<_> = report
-        .resources
-        .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Failed { .. }))
-        .collect();
-    let drift: Vec<_> = report
-        .resources
-        .iter()
-        .filter(|r| r.details.get("drift") == Some(&Value::Bool(true)))
-        .collect();
-    if failed.is_empty() && drift.is_empty() && budget_account.is_none() {
-        return None;
-    }
-    let action = report.action.as_str();
-    let (severity, title) = if !failed.is_empty() {
-        let severity = if action == "startup" {
-            Severity::Critical
-        } else {
-            Severity::Warning
-        };
-        let title = format!(
-            "dev-scheduler {action}: {} of {} resources failed",
-            failed.len(),
-            report.resources.len()
-        );
-        (severity, title)
-    } else if let Some(account) = budget_account {
-        (
-            Severity::Info,
-            format!("dev-scheduler: dev ({account}) shut down as budget-guard asked"),
-        )
-    } else {
-        (
-            Severity::Info,
-            format!(
-                "dev-scheduler reconcile: {} resources brought back to schedule",
-                drift.len()
-            ),
-        )
-    };
-    let mut n = Notification::new(severity, title).fact("Summary", &report.summary);
-    const SHOWN: usize = 10;
-    for r in failed.iter().take(SHOWN) {
-        if let Outcome::Failed { error } = &r.outcome {
-            n = n.fact(format!("✘ {} {}", r.kind, r.id), error);
-        }
-    }
-    for r in drift.iter().take(SHOWN) {
-        if let Outcome::Changed { action } = &r.outcome {
-            n = n.fact(format!("↻ {} {}", r.kind, r.id), action);
-        }
-    }
-    let hidden = failed.len().saturating_sub(SHOWN) + drift.len().saturating_sub(SHOWN);
-    if hidden > 0 {
-        n = n.fact(
-            "More",
-            format!("{hidden} more in the run report (function logs)"),
-        );
-    }
-    Some(n.action(if !failed.is_empty() {
-        "Fix the cause named above; the hourly reconcile retries what failed."
-    } else if budget_account.is_some() {
-        "Nothing, if dev can wait: the next morning startup brings it back."
-    } else {
-        "Nothing, if expected. To keep a resource up, tag or annotate it caretaker/keep-up-until."
-    }))
+    let invocation = Invocation::new(
+        FUNCTION,
+        &event.context,
+        telemetry::event_id(&event.payload),
+    );
+    invocation
+        .run(async {
+            let req = event::parse(event.payload)?;
+            let report = run(deps, &req).await;
+            if let Some(n) = messages::notification(&report, req.account.as_deref()) {
+                deps.notifiers.send(&n).await;
+            }
+            Ok(report)
+        })
+        .await
 }
 
 fn guard(deps: &Deps) -> Guard {
@@ -199,512 +72,247 @@ pub async fn run(deps: &Deps, req: &Request) -> RunReport {
         let cfg = match deps.accounts.config_for(&account).await {
             Ok(c) => c,
             Err(e) => {
-                report.record(
-                    "account",
-                    &account,
-                    Outcome::failed(caretaker_shared::error::chain(&e)),
-                );
+                report.record("account", &account, Outcome::failed(chain(&e)));
                 continue;
             }
         };
-        let (rds, eks) = (
-            aws_sdk_rds::Client::new(&cfg),
-            aws_sdk_eks::Client::new(&cfg),
-        );
-        let decider = Decider {
-            policy: deps.config.policy.clone(),
-            guard: guard(deps),
-            account: account.clone(),
-            action: req.action,
-            now,
+        let layer = Layer {
+            deps,
+            cfg: &cfg,
+            rds: aws_sdk_rds::Client::new(&cfg),
+            eks: aws_sdk_eks::Client::new(&cfg),
+            decider: Decider {
+                policy: deps.config.policy.clone(),
+                guard: guard(deps),
+                account: account.clone(),
+                action: req.action,
+                now,
+            },
+            dry_run,
         };
-        let clusters = clusters(&eks, &account, &mut report).await;
+        let clusters = layer.clusters(&mut report).await;
         let r = &mut report;
-        // Night: workloads → node groups → databases. Morning: the reverse.
         if req.action == Action::Startup {
-            databases(&rds, &decider, dry_run, r).await;
-            nodegroups(&eks, &clusters, &decider, dry_run, r).await;
-            kubernetes(deps, &cfg, &clusters, &decider, dry_run, r).await;
+            layer.databases(r).await;
+            layer.nodegroups(&clusters, r).await;
+            layer.kubernetes(&clusters, r).await;
         } else {
-            kubernetes(deps, &cfg, &clusters, &decider, dry_run, r).await;
-            nodegroups(&eks, &clusters, &decider, dry_run, r).await;
-            databases(&rds, &decider, dry_run, r).await;
+            layer.kubernetes(&clusters, r).await;
+            layer.nodegroups(&clusters, r).await;
+            layer.databases(r).await;
         }
     }
     report.finish()
 }
 
-/// The account's EKS clusters, described once for node groups and workloads.
-async fn clusters(
-    eks: &aws_sdk_eks::Client,
-    account: &str,
-    report: &mut RunReport,
-) -> Vec<Cluster> {
-    let mut names = Vec::new();
-    let mut pages = eks.list_clusters().into_paginator().send();
-    while let Some(page) = pages.next().await {
-        match page {
-            Ok(p) => names.extend(p.clusters.unwrap_or_default()),
+/// One account's run: its clients, its decider, and how many calls may be in flight.
+struct Layer<'a> {
+    deps: &'a Deps,
+    cfg: &'a aws_config::SdkConfig,
+    rds: aws_sdk_rds::Client,
+    eks: aws_sdk_eks::Client,
+    decider: Decider,
+    dry_run: bool,
+}
+
+impl Layer<'_> {
+    fn account(&self) -> &str {
+        &self.decider.account
+    }
+
+    /// The account's EKS clusters, described once for node groups and workloads.
+    async fn clusters(&self, report: &mut RunReport) -> Vec<Cluster> {
+        let listed = match eks::clusters(&self.eks).await {
+            Ok(l) => l,
             Err(e) => {
-                let msg = format!("ListClusters: {}", caretaker_shared::error::chain(&e));
-                report.record("eks", account, Outcome::failed(msg));
+                report.record("eks", self.account(), Outcome::failed(e.to_string()));
                 return Vec::new();
             }
-        }
-    }
-    let mut out = Vec::new();
-    for name in names {
-        match eks.describe_cluster().name(&name).send().await {
-            Ok(o) => {
-                let c = o
-                    .cluster
-                    .unwrap_or_else(|| aws_sdk_eks::types::Cluster::builder().build());
-                out.push(Cluster {
-                    name,
-                    arn: c.arn.unwrap_or_default(),
-                    tags: c.tags.unwrap_or_default().into_iter().collect(),
-                    endpoint: c.endpoint,
-                    ca_data: c.certificate_authority.and_then(|a| a.data),
-                });
+        };
+        let mut out = Vec::new();
+        for c in listed {
+            match c {
+                Ok(c) => out.push(c),
+                Err((name, e)) => {
+                    report
+                        .record("eks-cluster", &name, Outcome::failed(e.to_string()))
+                        .in_account(self.account());
+                }
             }
-            Err(e) => {
+        }
+        out
+    }
+
+    /// Kubernetes workloads of each cluster the guard allows, opted in by annotation only.
+    async fn kubernetes(&self, clusters: &[Cluster], report: &mut RunReport) {
+        let decider = self.decider.without_default();
+        for cluster in clusters {
+            // Never call a production cluster's API, whatever its namespaces say.
+            if let Err(r) = decider.guard.check(self.account(), &cluster.tags) {
                 report
                     .record(
                         "eks-cluster",
-                        &name,
-                        Outcome::failed(caretaker_shared::error::chain(&e)),
+                        &cluster.name,
+                        Outcome::skipped(format!("workloads not touched, refused: {r}")),
                     )
-                    .in_account(account);
-            }
-        }
-    }
-    out
-}
-
-/// Kubernetes workloads of each cluster the guard allows. The account-wide default schedule
-/// does not apply to workloads: only opted-in namespaces and workloads are touched.
-async fn kubernetes(
-    deps: &Deps,
-    cfg: &aws_config::SdkConfig,
-    clusters: &[Cluster],
-    decider: &Decider,
-    dry_run: bool,
-    report: &mut RunReport,
-) {
-    let decider = Decider {
-        policy: Policy {
-            default: None,
-            ..decider.policy.clone()
-        },
-        ..decider.clone()
-    };
-    let account = decider.account.as_str();
-    for cluster in clusters {
-        // Never call a production cluster's API, whatever its namespaces say.
-        if let Err(r) = decider.guard.check(account, &cluster.tags) {
-            report
-                .record(
-                    "eks-cluster",
-                    &cluster.name,
-                    Outcome::skipped(format!("workloads not touched, refused: {r}")),
-                )
-                .in_account(account);
-            continue;
-        }
-        let walked =
-            kubernetes::walk(cluster, cfg, &deps.config.kube, &decider, dry_run, report).await;
-        if let Err(e) = walked {
-            report
-                .record(
-                    "eks-cluster",
-                    &cluster.name,
-                    Outcome::failed(format!("Kubernetes API: {e}")),
-                )
-                .in_account(account);
-        }
-    }
-}
-
-fn tag_map(tags: Option<Vec<aws_sdk_rds::types::Tag>>) -> BTreeMap<String, String> {
-    tags.unwrap_or_default()
-        .into_iter()
-        .filter_map(|t| Some((t.key?, t.value?)))
-        .collect()
-}
-
-/// Decides resources of one account for one run: schedule (overrides, holidays), then the guard.
-/// Production is refused before anything else happens, opted in or not.
-#[derive(Debug, Clone)]
-pub struct Decider {
-    pub policy: Policy,
-    pub guard: Guard,
-    pub account: String,
-    pub action: Action,
-    pub now: DateTime<Utc>,
-}
-
-impl Decider {
-    /// `Ok(up)`, or the outcome to report when the resource is left alone.
-    pub fn decide(&self, tags: &BTreeMap<String, String>) -> Result<bool, Outcome> {
-        match domain::desired(tags, &self.policy, self.action, self.now) {
-            Err(e) => Err(Outcome::failed(e)),
-            Ok(Desired::Leave(why)) => Err(Outcome::skipped(why)),
-            Ok(d) => {
-                self.guard
-                    .check(&self.account, tags)
-                    .map_err(|r| Outcome::skipped(format!("refused: {r}")))?;
-                Ok(matches!(d, Desired::Up(_)))
-            }
-        }
-    }
-}
-
-async fn databases(
-    rds: &aws_sdk_rds::Client,
-    decider: &Decider,
-    dry_run: bool,
-    report: &mut RunReport,
-) {
-    let (account, action) = (decider.account.as_str(), decider.action);
-    let mut pages = rds.describe_db_instances().into_paginator().send();
-    let mut instances = Vec::new();
-    while let Some(page) = pages.next().await {
-        match page {
-            Ok(p) => instances.extend(p.db_instances.unwrap_or_default()),
-            Err(e) => {
-                report.record(
-                    "rds",
-                    account,
-                    Outcome::failed(format!(
-                        "DescribeDBInstances: {}",
-                        caretaker_shared::error::chain(&e)
-                    )),
-                );
-                return;
-            }
-        }
-    }
-    for i in instances {
-        let id = i.db_instance_identifier.clone().unwrap_or_default();
-        let tags = tag_map(i.tag_list.clone());
-        let up = match decider.decide(&tags) {
-            Ok(up) => up,
-            Err(outcome) => {
-                report
-                    .record("rds-instance", &id, outcome)
-                    .in_account(account);
+                    .in_account(self.account());
                 continue;
             }
+            let settings = &self.deps.config.kube;
+            let walked =
+                kubernetes::walk(cluster, self.cfg, settings, &decider, self.dry_run, report).await;
+            if let Err(e) = walked {
+                report
+                    .record(
+                        "eks-cluster",
+                        &cluster.name,
+                        Outcome::failed(format!("Kubernetes API: {e}")),
+                    )
+                    .in_account(self.account());
+            }
+        }
+    }
+
+    /// RDS instances, then Aurora clusters: one code path, `AWS_CONCURRENCY` calls at a time.
+    async fn databases(&self, report: &mut RunReport) {
+        for listed in [
+            rds::instances(&self.rds).await,
+            rds::clusters(&self.rds).await,
+        ] {
+            let dbs = match listed {
+                Ok(d) => d,
+                Err(e) => {
+                    report.record("rds", self.account(), Outcome::failed(e.to_string()));
+                    continue;
+                }
+            };
+            let outcomes: Vec<(Option<bool>, Outcome)> = futures::stream::iter(dbs.iter())
+                .map(|db| self.database(db))
+                .buffered(self.deps.config.aws_concurrency)
+                .collect()
+                .await;
+            for (db, (up, outcome)) in dbs.iter().zip(outcomes) {
+                self.record_database(db, up, outcome, report);
+            }
+        }
+    }
+
+    /// `(desired up?, outcome)`; `None` when the resource was not decided (not opted in,
+    /// refused, a malformed tag).
+    async fn database(&self, db: &Database) -> (Option<bool>, Outcome) {
+        let up = match self.decider.decide(&db.tags) {
+            Ok(up) => up,
+            Err(outcome) => return (None, outcome),
         };
-        let ineligible = if i.read_replica_source_db_instance_identifier.is_some() {
-            Some("read replica: RDS cannot stop it")
-        } else if !i
-            .read_replica_db_instance_identifiers
-            .clone()
-            .unwrap_or_default()
-            .is_empty()
-        {
-            Some("has read replicas: RDS cannot stop it")
-        } else if i.db_cluster_identifier.is_some() {
-            Some("Aurora member: its cluster is scheduled instead")
-        } else {
-            None
+        let outcome = match domain::db_step(up, &db.status, db.ineligible) {
+            DbStep::Nothing => Outcome::Unchanged,
+            DbStep::Skip(why) => Outcome::skipped(why),
+            DbStep::Stop if self.dry_run => Outcome::changed("stop"),
+            DbStep::Start if self.dry_run => Outcome::changed("start"),
+            DbStep::Stop => rds::set_running(&self.rds, db, false).await,
+            DbStep::Start => rds::set_running(&self.rds, db, true).await,
         };
-        let status = i.db_instance_status.clone().unwrap_or_default();
-        let step = domain::db_step(up, &status, ineligible);
-        let outcome = apply(
-            step,
-            dry_run,
-            async {
-                let res = rds
-                    .stop_db_instance()
-                    .db_instance_identifier(&id)
-                    .send()
-                    .await;
-                sdk_outcome(
-                    res,
-                    "stopped",
-                    "not in a stoppable state now: the next reconcile retries",
-                    |e| e.is_invalid_db_instance_state_fault(),
-                )
-            },
-            async {
-                let res = rds
-                    .start_db_instance()
-                    .db_instance_identifier(&id)
-                    .send()
-                    .await;
-                sdk_outcome(
-                    res,
-                    "started",
-                    "not in a startable state now: the next reconcile retries",
-                    |e| e.is_invalid_db_instance_state_fault(),
-                )
-            },
-        )
-        .await;
-        let drift = action == Action::Reconcile && matches!(outcome, Outcome::Changed { .. });
+        (Some(up), outcome)
+    }
+
+    /// Instances and clusters alike: status, desired state and drift.
+    fn record_database(
+        &self,
+        db: &Database,
+        up: Option<bool>,
+        outcome: Outcome,
+        report: &mut RunReport,
+    ) {
+        let drift = self.decider.is_drift(&outcome);
         let r = report
-            .record("rds-instance", &id, outcome)
-            .in_account(account);
-        r.detail("status", &status)
+            .record(db.kind.report_kind(), &db.id, outcome)
+            .in_account(self.account());
+        let Some(up) = up else { return };
+        r.detail("status", &db.status)
             .detail("desired", if up { "up" } else { "down" });
         if drift {
-            info!(instance = %id, status = %status, "drift corrected (e.g. RDS's automatic start after 7 days stopped)");
+            info!(kind = db.kind.report_kind(), id = %db.id, status = %db.status,
+                "drift corrected (e.g. RDS's automatic start after 7 days stopped)");
             r.detail("drift", true);
         }
     }
-    let mut pages = rds.describe_db_clusters().into_paginator().send();
-    while let Some(page) = pages.next().await {
-        let p = match page {
-            Ok(p) => p,
-            Err(e) => {
-                let msg = format!("DescribeDBClusters: {}", caretaker_shared::error::chain(&e));
-                report.record("rds", account, Outcome::failed(msg));
-                return;
-            }
-        };
-        for c in p.db_clusters.unwrap_or_default() {
-            let id = c.db_cluster_identifier.clone().unwrap_or_default();
-            let tags = tag_map(c.tag_list.clone());
-            let up = match decider.decide(&tags) {
-                Ok(up) => up,
-                Err(outcome) => {
-                    report
-                        .record("rds-cluster", &id, outcome)
-                        .in_account(account);
-                    continue;
-                }
-            };
-            let status = c.status.clone().unwrap_or_default();
-            let outcome = apply(
-                domain::db_step(up, &status, None),
-                dry_run,
-                async {
-                    let res = rds
-                        .stop_db_cluster()
-                        .db_cluster_identifier(&id)
-                        .send()
-                        .await;
-                    sdk_outcome(
-                        res,
-                        "stopped",
-                        "not in a stoppable state now: the next reconcile retries",
-                        |e| e.is_invalid_db_cluster_state_fault(),
-                    )
-                },
-                async {
-                    let res = rds
-                        .start_db_cluster()
-                        .db_cluster_identifier(&id)
-                        .send()
-                        .await;
-                    sdk_outcome(
-                        res,
-                        "started",
-                        "not in a startable state now: the next reconcile retries",
-                        |e| e.is_invalid_db_cluster_state_fault(),
-                    )
-                },
-            )
-            .await;
-            report
-                .record("rds-cluster", &id, outcome)
-                .in_account(account)
-                .detail("status", &status);
-        }
-    }
-}
 
-/// A database step's outcome: nothing, a reason, a dry-run plan, or the stop or start call
-/// (the calls are futures, so only the one needed runs).
-async fn apply(
-    step: DbStep,
-    dry_run: bool,
-    stop: impl Future<Output = Outcome>,
-    start: impl Future<Output = Outcome>,
-) -> Outcome {
-    match step {
-        DbStep::Nothing => Outcome::Unchanged,
-        DbStep::Skip(why) => Outcome::skipped(why),
-        DbStep::Stop if dry_run => Outcome::changed("stop"),
-        DbStep::Start if dry_run => Outcome::changed("start"),
-        DbStep::Stop => stop.await,
-        DbStep::Start => start.await,
-    }
-}
-
-/// A stop or start call's result: done, retried later when RDS says the state does not allow
-/// it now (`transitional`), or failed with its cause.
-fn sdk_outcome<T, E, R>(
-    res: Result<T, aws_sdk_rds::error::SdkError<E, R>>,
-    done: &str,
-    later: &str,
-    transitional: impl Fn(&E) -> bool,
-) -> Outcome
-where
-    E: std::error::Error + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    match res {
-        Ok(_) => Outcome::changed(done),
-        Err(e) if e.as_service_error().is_some_and(&transitional) => Outcome::skipped(later),
-        Err(e) => Outcome::failed(caretaker_shared::error::chain(&e)),
-    }
-}
-
-async fn nodegroups(
-    eks: &aws_sdk_eks::Client,
-    clusters: &[Cluster],
-    decider: &Decider,
-    dry_run: bool,
-    report: &mut RunReport,
-) {
-    let account = decider.account.as_str();
-    for c in clusters {
-        let (cluster, arn, cluster_tags) = (c.name.as_str(), c.arn.as_str(), &c.tags);
-        let ngs = match eks.list_nodegroups().cluster_name(cluster).send().await {
-            Ok(o) => o.nodegroups.unwrap_or_default(),
-            Err(e) => {
-                report
-                    .record(
-                        "eks-cluster",
-                        cluster,
-                        Outcome::failed(caretaker_shared::error::chain(&e)),
-                    )
-                    .in_account(account);
-                continue;
-            }
-        };
-        for ng in ngs {
-            let id = format!("{cluster}/{ng}");
-            let described = match eks
-                .describe_nodegroup()
-                .cluster_name(cluster)
-                .nodegroup_name(&ng)
-                .send()
-                .await
-            {
-                Ok(o) => o.nodegroup,
+    /// Managed node groups of every cluster, `AWS_CONCURRENCY` at a time.
+    async fn nodegroups(&self, clusters: &[Cluster], report: &mut RunReport) {
+        for cluster in clusters {
+            let listed = match eks::nodegroups(&self.eks, cluster).await {
+                Ok(l) => l,
                 Err(e) => {
                     report
-                        .record(
-                            "eks-nodegroup",
-                            &id,
-                            Outcome::failed(caretaker_shared::error::chain(&e)),
-                        )
-                        .in_account(account);
+                        .record("eks-cluster", &cluster.name, Outcome::failed(e.to_string()))
+                        .in_account(self.account());
                     continue;
                 }
             };
-            let Some(n) = described else { continue };
-            // Node group tags first, the cluster's for what they do not say.
-            let mut tags: BTreeMap<String, String> = cluster_tags.clone().into_iter().collect();
-            tags.extend(n.tags.clone().unwrap_or_default());
-            let up = match decider.decide(&tags) {
-                Ok(up) => up,
-                Err(outcome) => {
-                    report
-                        .record("eks-nodegroup", &id, outcome)
-                        .in_account(account);
-                    continue;
-                }
-            };
-            let sc = n
-                .scaling_config
-                .clone()
-                .unwrap_or_else(|| NodegroupScalingConfig::builder().build());
-            let current = Sizes {
-                min: sc.min_size.unwrap_or(0),
-                max: sc.max_size.unwrap_or(1),
-                desired: sc.desired_size.unwrap_or(0),
-            };
-            let size_tag = format!("{TAG_SIZE_PREFIX}{ng}");
-            let remembered = cluster_tags.get(&size_tag).and_then(|s| Sizes::decode(s));
-            let status = n
-                .status
-                .as_ref()
-                .map(|s| s.as_str().to_owned())
-                .unwrap_or_default();
-            let outcome = match domain::ng_step(up, current, remembered, &status) {
-                NgStep::Nothing => Outcome::Unchanged,
-                NgStep::Skip(why) => Outcome::skipped(why),
-                NgStep::ScaleDown { .. } if dry_run => {
-                    Outcome::changed(format!("scale to 0 (remember {})", current.encode()))
-                }
-                NgStep::ScaleUp(s) if dry_run => {
-                    Outcome::changed(format!("scale back to {}", s.encode()))
-                }
-                NgStep::ScaleDown { remember, max } => {
-                    // Remember first: if the update then fails, the size is still known.
-                    let mut ok = true;
-                    if let Some(s) = remember
-                        && remembered != Some(s)
-                        && let Err(e) = eks
-                            .tag_resource()
-                            .resource_arn(arn)
-                            .tags(&size_tag, s.encode())
-                            .send()
-                            .await
-                    {
-                        ok = false;
-                        report
-                            .record(
-                                "eks-nodegroup",
-                                &id,
-                                Outcome::failed(format!(
-                                    "could not remember the size: {}",
-                                    caretaker_shared::error::chain(&e)
-                                )),
-                            )
-                            .in_account(account);
+            let outcomes: Vec<(String, Outcome, Option<Sizes>)> = futures::stream::iter(listed)
+                .map(|ng| async move {
+                    match ng {
+                        Err((id, e)) => (id, Outcome::failed(e.to_string()), None),
+                        Ok(ng) => (ng.id(), self.nodegroup(cluster, &ng).await, Some(ng.sizes)),
                     }
-                    if !ok {
-                        continue;
-                    }
-                    let cfg = NodegroupScalingConfig::builder()
-                        .min_size(0)
-                        .desired_size(0)
-                        .max_size(max)
-                        .build();
-                    match eks
-                        .update_nodegroup_config()
-                        .cluster_name(cluster)
-                        .nodegroup_name(&ng)
-                        .scaling_config(cfg)
-                        .send()
-                        .await
-                    {
-                        Ok(_) => Outcome::changed(format!(
-                            "scaled to 0 (remembered {})",
-                            current.encode()
-                        )),
-                        Err(e) => Outcome::failed(caretaker_shared::error::chain(&e)),
-                    }
+                })
+                .buffered(self.deps.config.aws_concurrency)
+                .collect()
+                .await;
+            for (id, outcome, sizes) in outcomes {
+                let r = report
+                    .record("eks-nodegroup", &id, outcome)
+                    .in_account(self.account());
+                if let Some(s) = sizes {
+                    r.detail("size", s.encode());
                 }
-                NgStep::ScaleUp(s) => {
-                    let cfg = NodegroupScalingConfig::builder()
-                        .min_size(s.min)
-                        .desired_size(s.desired)
-                        .max_size(s.max)
-                        .build();
-                    match eks
-                        .update_nodegroup_config()
-                        .cluster_name(cluster)
-                        .nodegroup_name(&ng)
-                        .scaling_config(cfg)
-                        .send()
-                        .await
-                    {
-                        Ok(_) => Outcome::changed(format!("scaled back to {}", s.encode())),
-                        Err(e) => Outcome::failed(caretaker_shared::error::chain(&e)),
-                    }
+            }
+        }
+    }
+
+    async fn nodegroup(&self, cluster: &Cluster, ng: &domain::NodeGroup) -> Outcome {
+        let up = match self.decider.decide(&ng.tags) {
+            Ok(up) => up,
+            Err(outcome) => return outcome,
+        };
+        let current = ng.sizes;
+        let remembered = cluster
+            .tags
+            .get(&ng.size_tag())
+            .and_then(|s| Sizes::decode(s));
+        match domain::ng_step(up, current, remembered, &ng.status) {
+            NgStep::Nothing => Outcome::Unchanged,
+            NgStep::Skip(why) => Outcome::skipped(why),
+            NgStep::ScaleDown { .. } if self.dry_run => {
+                Outcome::changed(format!("scale to 0 (remember {})", current.encode()))
+            }
+            NgStep::ScaleUp(s) if self.dry_run => {
+                Outcome::changed(format!("scale back to {}", s.encode()))
+            }
+            NgStep::ScaleDown { remember, max } => {
+                // Remember first: if the update then fails, the size is still known.
+                if let Some(s) = remember
+                    && remembered != Some(s)
+                    && let Err(e) = eks::remember_size(&self.eks, cluster, ng, s).await
+                {
+                    return Outcome::failed(format!("could not remember the size: {e}"));
                 }
-            };
-            report
-                .record("eks-nodegroup", &id, outcome)
-                .in_account(account)
-                .detail("size", current.encode());
+                let zero = Sizes {
+                    min: 0,
+                    desired: 0,
+                    max,
+                };
+                match eks::scale(&self.eks, ng, zero).await {
+                    Ok(()) => {
+                        Outcome::changed(format!("scaled to 0 (remembered {})", current.encode()))
+                    }
+                    Err(e) => Outcome::failed(e.to_string()),
+                }
+            }
+            NgStep::ScaleUp(s) => match eks::scale(&self.eks, ng, s).await {
+                Ok(()) => Outcome::changed(format!("scaled back to {}", s.encode())),
+                Err(e) => Outcome::failed(e.to_string()),
+            },
         }
     }
 }

@@ -34,10 +34,10 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::domain::{
-    self, ANN_REPLICAS, ANN_SUSPENDED, Action, Hpa, ReplicaStep, SuspendStep, TAG_KEEP_UP_UNTIL,
+    self, ANN_REPLICAS, ANN_SUSPENDED, Decider, Hpa, ReplicaStep, SuspendStep, TAG_KEEP_UP_UNTIL,
     TAG_SCHEDULE,
 };
-use crate::handler::Decider;
+pub(crate) use crate::eks::Cluster;
 
 /// How to reach and walk the clusters' Kubernetes APIs.
 #[derive(Debug, Clone)]
@@ -48,19 +48,8 @@ pub struct KubeSettings {
     pub label_selector: String,
 }
 
-/// An EKS cluster as `DescribeCluster` gives it.
-#[derive(Debug, Clone, Default)]
-pub struct Cluster {
-    pub name: String,
-    pub arn: String,
-    pub tags: BTreeMap<String, String>,
-    pub endpoint: Option<String>,
-    /// `certificateAuthority.data`: base64 of the PEM.
-    pub ca_data: Option<String>,
-}
-
 /// A Kubernetes client for the cluster, authenticated with a fresh EKS token.
-pub async fn connect(
+pub(crate) async fn connect(
     cluster: &Cluster,
     sdk: &aws_config::SdkConfig,
     settings: &KubeSettings,
@@ -512,7 +501,7 @@ async fn execute(client: &kube::Client, item: &Item, dry_run: bool) -> Outcome {
 /// Connects to the cluster's Kubernetes API, walks its opted-in workloads and records each in
 /// the report; a failing workload does not stop the others. `Err` when the API cannot be reached
 /// or listed: the caller records it against the cluster.
-pub async fn walk(
+pub(crate) async fn walk(
     cluster: &Cluster,
     sdk: &aws_config::SdkConfig,
     settings: &KubeSettings,
@@ -521,7 +510,7 @@ pub async fn walk(
     report: &mut RunReport,
 ) -> Result<(), String> {
     let client = connect(cluster, sdk, settings).await?;
-    let (account, action) = (decide.account.as_str(), decide.action);
+    let account = decide.account.as_str();
     let listed = list(&client, &settings.label_selector).await?;
     let items = plan(cluster, &listed, decide);
     let outcomes: Vec<Outcome> = futures::stream::iter(items.iter())
@@ -530,7 +519,7 @@ pub async fn walk(
         .collect()
         .await;
     for (item, outcome) in items.iter().zip(outcomes) {
-        let drift = action == Action::Reconcile && matches!(outcome, Outcome::Changed { .. });
+        let drift = decide.is_drift(&outcome);
         let id = format!("{}/{}/{}", cluster.name, item.namespace, item.name);
         let r = report
             .record(item.kind.report_kind(), &id, outcome)

@@ -1,15 +1,25 @@
 //! dev-scheduler: shuts the dev environment down at night and at weekends and starts it in the
-//! morning, exactly as it was: Kubernetes workloads on EKS (`kubernetes`), EKS managed node groups
-//! and RDS instances and Aurora clusters (`handler`), decided by pure functions (`domain`,
-//! `schedule`).
+//! morning, exactly as it was.
+//!
+//! `event` (payload → request) → `handler` (orchestration) → `domain` + `schedule` (pure rules)
+//! → `rds`, `eks`, `kubernetes` (every call to RDS, EKS and the clusters' Kubernetes APIs; the
+//! EKS token in `eks_token`) → `messages` (what the team is told).
 
 pub mod config;
 pub mod domain;
+mod eks;
 pub mod eks_token;
 pub mod error;
+pub mod event;
 pub mod handler;
-pub mod kubernetes;
+mod kubernetes;
+pub use kubernetes::KubeSettings;
+mod messages;
+mod rds;
 pub mod schedule;
+
+/// The function's name: package, binary, SAM `Binary` and `events/` folder.
+pub const FUNCTION: &str = env!("CARGO_PKG_NAME");
 
 pub use config::SchedulerConfig;
 pub use error::SchedulerError;
@@ -44,7 +54,7 @@ impl Deps {
             sdk,
             home_account,
             config.common.target_role_name.clone(),
-            "dev-scheduler",
+            FUNCTION,
         );
         Deps {
             accounts,

@@ -1,10 +1,10 @@
 //! dev-scheduler Lambda: thin entry point. See `handler`.
-use dev_scheduler::{Deps, handler};
+use dev_scheduler::{Deps, FUNCTION, handler};
 use lambda_runtime::{Error, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    caretaker_shared::telemetry::init("dev-scheduler");
+    caretaker_shared::telemetry::init(FUNCTION);
     let deps = Deps::from_env().await?;
     lambda_runtime::run(service_fn(|event| handler::handle(event, &deps))).await
 }

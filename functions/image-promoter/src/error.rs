@@ -1,46 +1,41 @@
 //! One error enum for the promoter.
 
-use caretaker_shared::error::{Classify, ErrorKind, diagnostic};
-use lambda_runtime::Diagnostic;
+use caretaker_shared::aws::AwsError;
+use caretaker_shared::error::{BadInput, Classify, ErrorKind};
+use caretaker_shared::{SharedError, config::ConfigError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PromoterError {
-    #[error("malformed event: {0}")]
-    BadEvent(String),
     #[error(transparent)]
-    Config(#[from] caretaker_shared::config::ConfigError),
-    #[error("{0}")]
-    Policy(String),
-    #[error("ECR {operation} on {repository} failed: {message}")]
-    Ecr {
-        operation: &'static str,
-        repository: String,
-        message: String,
-        retryable: bool,
-    },
+    Input(#[from] BadInput),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    /// Configuration, or the notifiers could not be set up (an unusable webhook secret).
+    #[error(transparent)]
+    Shared(#[from] SharedError),
     #[error("image {image} not found in {repository}")]
     NotFound { repository: String, image: String },
+    /// A production tag stands on another image and is never moved.
     #[error("{0}")]
     Conflict(String),
+}
+
+impl From<ConfigError> for PromoterError {
+    fn from(e: ConfigError) -> Self {
+        PromoterError::Shared(e.into())
+    }
 }
 
 impl Classify for PromoterError {
     fn kind(&self) -> ErrorKind {
         match self {
-            PromoterError::BadEvent(_)
-            | PromoterError::Config(_)
-            | PromoterError::NotFound { .. } => ErrorKind::InvalidInput,
-            PromoterError::Policy(_) | PromoterError::Conflict(_) => ErrorKind::PolicyViolation,
-            PromoterError::Ecr {
-                retryable: true, ..
-            } => ErrorKind::Retryable,
-            PromoterError::Ecr { .. } => ErrorKind::Internal,
+            PromoterError::Input(e) => e.kind(),
+            PromoterError::Aws(e) => e.kind(),
+            PromoterError::Shared(e) => e.kind(),
+            PromoterError::NotFound { .. } => ErrorKind::InvalidInput,
+            PromoterError::Conflict(_) => ErrorKind::PolicyViolation,
         }
     }
 }
 
-impl From<PromoterError> for Diagnostic {
-    fn from(err: PromoterError) -> Self {
-        diagnostic(&err)
-    }
-}
+caretaker_shared::impl_diagnostic!(PromoterError);

@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde::Deserialize;
 
-use crate::error::PromoterError;
+use caretaker_shared::error::{BadInput, cap_message, quote};
+use regex::Regex;
 
 /// `ECR Image Scan` (basic) and `Inspector2 Scan` (enhanced) details.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -78,19 +79,78 @@ pub fn repository_name(name_or_arn: &str) -> String {
     }
 }
 
-fn bad(msg: impl Into<String>) -> PromoterError {
-    PromoterError::BadEvent(msg.into())
+fn bad(msg: impl Into<String>) -> BadInput {
+    BadInput(msg.into())
 }
 
-pub fn parse(v: serde_json::Value) -> Result<Command, PromoterError> {
+fn matches(re: &str, s: &str) -> bool {
+    Regex::new(re).is_ok_and(|r| r.is_match(s))
+}
+
+/// ECR's documented forms: repository names (2–256, lower-case path segments), digests
+/// (`sha256:` and 64 hex digits), tags (1–128 of letters, digits, `._-`, not starting with
+/// `.` or `-`).
+fn check_image(repository: &str, image: &ImageRef) -> Result<(), BadInput> {
+    if !(2..=256).contains(&repository.len())
+        || !matches(
+            r"^(?:[a-z0-9]+(?:[._-][a-z0-9]+)*/)*[a-z0-9]+(?:[._-][a-z0-9]+)*$",
+            repository,
+        )
+    {
+        return Err(bad(format!(
+            "repository {} is not an ECR repository name",
+            quote(repository)
+        )));
+    }
+    match image {
+        ImageRef::Digest(d) if !matches(r"^sha256:[a-f0-9]{64}$", d) => Err(bad(format!(
+            "digest {} must look like sha256:<64 hex digits>",
+            quote(d)
+        ))),
+        ImageRef::Tag(t) if !matches(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$", t) => {
+            Err(bad(format!("tag {} is not an image tag", quote(t))))
+        }
+        _ => Ok(()),
+    }
+}
+
+pub fn parse(v: serde_json::Value) -> Result<Command, BadInput> {
+    let cmd = parse_unchecked(v)?;
+    match &cmd {
+        Command::Evaluate {
+            repository, image, ..
+        } => check_image(repository, image)?,
+        Command::Pushed {
+            repository, digest, ..
+        } => check_image(repository, &ImageRef::Digest(digest.clone()))?,
+        Command::Sweep { .. } | Command::Ignore { .. } => {}
+    }
+    Ok(cmd)
+}
+
+fn parse_unchecked(v: serde_json::Value) -> Result<Command, BadInput> {
+    if !v.is_object() {
+        return Err(bad(
+            "not a JSON object: expected an EventBridge event, {\"repository\", \"digest\" or \"tag\"} or {\"action\": \"sweep\"}",
+        ));
+    }
     if v.get("detail-type").is_some() {
-        let ev: EventBridgeEvent<serde_json::Value> = serde_json::from_value(v)
-            .map_err(|e| bad(format!("malformed EventBridge event: {e}")))?;
+        let ev: EventBridgeEvent<serde_json::Value> = serde_json::from_value(v).map_err(|e| {
+            bad(format!(
+                "malformed EventBridge event: {}",
+                cap_message(&e.to_string())
+            ))
+        })?;
         let detail = ev.detail;
         return match ev.detail_type.as_str() {
             "ECR Image Scan" | "Inspector2 Scan" => {
-                let d: ScanDetail = serde_json::from_value(detail)
-                    .map_err(|e| bad(format!("malformed {} detail: {e}", ev.detail_type)))?;
+                let d: ScanDetail = serde_json::from_value(detail).map_err(|e| {
+                    bad(format!(
+                        "malformed {} detail: {}",
+                        ev.detail_type,
+                        cap_message(&e.to_string())
+                    ))
+                })?;
                 let repository = d
                     .repository_name
                     .map(|r| repository_name(&r))
@@ -110,8 +170,12 @@ pub fn parse(v: serde_json::Value) -> Result<Command, PromoterError> {
                 })
             }
             "ECR Image Action" => {
-                let d: ActionDetail = serde_json::from_value(detail)
-                    .map_err(|e| bad(format!("malformed ECR Image Action detail: {e}")))?;
+                let d: ActionDetail = serde_json::from_value(detail).map_err(|e| {
+                    bad(format!(
+                        "malformed ECR Image Action detail: {}",
+                        cap_message(&e.to_string())
+                    ))
+                })?;
                 if d.action_type.as_deref() != Some("PUSH")
                     || d.result.as_deref() != Some("SUCCESS")
                 {
@@ -135,17 +199,20 @@ pub fn parse(v: serde_json::Value) -> Result<Command, PromoterError> {
                 })
             }
             "Scheduled Event" => Ok(Command::Sweep { dry_run: false }),
-            other => Err(bad(format!("unsupported detail-type {other:?}"))),
+            other => Err(bad(format!("unsupported detail-type {}", quote(other)))),
         };
     }
     let m: Manual = serde_json::from_value(v).map_err(|e| {
-        bad(format!("{e}; expected {{\"repository\", \"digest\" or \"tag\", \"dryRun\"}} or {{\"action\": \"sweep\"}}"))
+        bad(format!("{}; expected {{\"repository\", \"digest\" or \"tag\", \"dryRun\"}} or {{\"action\": \"sweep\"}}", cap_message(&e.to_string())))
     })?;
     if m.action.as_deref() == Some("sweep") {
         return Ok(Command::Sweep { dry_run: m.dry_run });
     }
     if let Some(a) = m.action {
-        return Err(bad(format!("unknown action {a:?} (only \"sweep\")")));
+        return Err(bad(format!(
+            "unknown action {} (only \"sweep\")",
+            quote(&a)
+        )));
     }
     let repository = m
         .repository
@@ -230,6 +297,28 @@ mod tests {
             .unwrap(),
             Command::Sweep { dry_run: false }
         );
+    }
+
+    #[test]
+    fn malformed_identifiers_are_bad_input() {
+        for (v, expect) in [
+            (
+                serde_json::json!({"repository": "backend", "digest": "sha256:abc"}),
+                "64 hex",
+            ),
+            (
+                serde_json::json!({"repository": "Back End", "tag": "v1"}),
+                "repository",
+            ),
+            (
+                serde_json::json!({"repository": "backend", "tag": "../x"}),
+                "not an image tag",
+            ),
+            (serde_json::json!(["backend"]), "not a JSON object"),
+        ] {
+            let err = parse(v).unwrap_err().to_string();
+            assert!(err.contains(expect), "{err}");
+        }
     }
 
     #[test]

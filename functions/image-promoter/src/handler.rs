@@ -1,60 +1,49 @@
-//! Event → command → decision → retag → report and notification.
+//! Orchestration: event → command → decision (`domain`, `policy`) → retag (`aws`) → report and
+//! notification (`messages`).
 //!
 //! Safe to run twice: promotion is keyed by digest. A production tag already on the image is
 //! success ("unchanged"); one on another digest is never moved. Everything that is not a
-//! complete, readable scan passing a readable policy ends without a promotion.
+//! complete, readable scan passing a readable policy ends without a promotion; a read that
+//! fails is a failure to decide (retried by the sweep), never a verdict on the image.
 
-use caretaker_shared::notify::{Notification, Severity as Level};
+use caretaker_shared::notify::Notification;
 use caretaker_shared::report::{Outcome, RunReport};
-use caretaker_shared::telemetry;
+use caretaker_shared::telemetry::{self, Invocation};
 use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use tracing::{info, warn};
 
-use crate::Deps;
+use crate::aws::{self, ScanState};
 use crate::domain::{Decision, Scan, decide};
-use crate::ecr::ScanState;
 use crate::error::PromoterError;
 use crate::event::{self, Command, ImageRef};
+use crate::messages::{blocked_note, error_note, promoted_note};
 use crate::policy::Policy;
+use crate::{Deps, FUNCTION};
 
-const FUNCTION: &str = "image-promoter";
 const KIND: &str = "ecr-image";
 
 pub async fn handle(
     event: LambdaEvent<serde_json::Value>,
     deps: &Deps,
 ) -> Result<RunReport, PromoterError> {
-    let correlation = telemetry::event_id(&event.payload)
-        .or_else(|| Some(event.context.request_id.clone()).filter(|s| !s.is_empty()));
-    telemetry::report_invocation(FUNCTION, correlation.as_deref(), async {
-        let cmd = event::parse(event.payload)?;
-        Ok(run(deps, cmd, Utc::now())
-            .await
-            .with_correlation_id(correlation.clone()))
-    })
-    .await
+    let invocation = Invocation::new(
+        FUNCTION,
+        &event.context,
+        telemetry::event_id(&event.payload),
+    );
+    invocation
+        .run(async {
+            let cmd = event::parse(event.payload)?;
+            Ok(run(deps, cmd, Utc::now()).await)
+        })
+        .await
 }
 
 /// Where the policy comes from: SSM parameter, file, or the bundled default.
 pub async fn load_policy(deps: &Deps) -> Result<Policy, String> {
     if let Some(name) = &deps.config.policy_parameter {
-        let out = deps
-            .ssm
-            .get_parameter()
-            .name(name)
-            .send()
-            .await
-            .map_err(|e| {
-                format!(
-                    "policy parameter {name} unreadable: {}",
-                    caretaker_shared::error::chain(&e)
-                )
-            })?;
-        let text = out
-            .parameter
-            .and_then(|p| p.value)
-            .ok_or_else(|| format!("policy parameter {name} is empty"))?;
+        let text = aws::policy_parameter(&deps.ssm, name).await?;
         return Policy::parse(&text).map_err(|e| format!("{e} (parameter {name})"));
     }
     if let Some(path) = &deps.config.policy_file {
@@ -80,7 +69,12 @@ pub async fn run(deps: &Deps, cmd: Command, now: DateTime<Utc>) -> RunReport {
         Command::Ignore { .. } => "ignore".into(),
     };
     let mut report = RunReport::new(FUNCTION, &action, dry_run);
-    let policy = load_policy(deps).await;
+    let ctx = Ctx {
+        deps,
+        policy: load_policy(deps).await,
+        dry_run,
+        now,
+    };
     match cmd {
         Command::Ignore { reason } => {
             report.record(KIND, "-", Outcome::skipped(reason));
@@ -91,18 +85,8 @@ pub async fn run(deps: &Deps, cmd: Command, now: DateTime<Utc>) -> RunReport {
             trigger,
             ..
         } => {
-            evaluate(
-                deps,
-                &policy,
-                &mut report,
-                &repository,
-                &image,
-                None,
-                trigger,
-                dry_run,
-                now,
-            )
-            .await;
+            ctx.evaluate(&mut report, &repository, &image, None, trigger)
+                .await;
         }
         Command::Pushed {
             repository,
@@ -110,340 +94,289 @@ pub async fn run(deps: &Deps, cmd: Command, now: DateTime<Utc>) -> RunReport {
             tag,
             ..
         } => {
-            pushed(
-                deps,
-                &policy,
-                &mut report,
-                &repository,
-                &digest,
-                tag.as_deref(),
-                dry_run,
-                now,
-            )
-            .await;
+            ctx.pushed(&mut report, &repository, &digest, tag.as_deref())
+                .await;
         }
-        Command::Sweep { .. } => sweep(deps, &policy, &mut report, dry_run, now).await,
+        Command::Sweep { .. } => ctx.sweep(&mut report).await,
     }
     report.finish()
 }
 
-fn in_scope(deps: &Deps, repository: &str) -> bool {
-    deps.config.repositories.is_empty() || deps.config.repositories.contains(repository)
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn pushed(
-    deps: &Deps,
-    policy: &Result<Policy, String>,
-    report: &mut RunReport,
-    repository: &str,
-    digest: &str,
-    tag: Option<&str>,
+/// One run's context: the dependencies, the policy as read (or why it could not be), dry run
+/// and the clock.
+struct Ctx<'a> {
+    deps: &'a Deps,
+    policy: Result<Policy, String>,
     dry_run: bool,
     now: DateTime<Utc>,
-) {
-    let id = format!("{repository}@{digest}");
-    if let Some(tag) = tag
-        && deps.config.tags.target(tag).is_none()
-    {
-        report.record(
-            KIND,
-            &id,
-            Outcome::skipped(format!("tag {tag} is not a source tag")),
-        );
-        return;
+}
+
+impl Ctx<'_> {
+    fn in_scope(&self, repository: &str) -> bool {
+        let repos = &self.deps.config.repositories;
+        repos.is_empty() || repos.contains(repository)
     }
-    if !in_scope(deps, repository) {
-        report.record(KIND, &id, Outcome::skipped("repository not in scope"));
-        return;
-    }
-    let state = match deps.ecr.scan(repository, digest).await {
-        Ok(s) => s,
-        Err(e) => {
-            report.record(KIND, &id, Outcome::failed(e.to_string()));
+
+    async fn notify(&self, n: Notification) {
+        if self.dry_run || self.deps.notifiers.is_empty() {
             return;
         }
-    };
-    match state {
-        ScanState::NotStarted => {
-            let settings = match deps.ecr.settings(repository).await {
-                Ok(s) => s,
-                Err(e) => {
-                    report.record(KIND, &id, Outcome::failed(e.to_string()));
-                    return;
+        self.deps.notifiers.send(&n).await;
+    }
+
+    async fn pushed(
+        &self,
+        report: &mut RunReport,
+        repository: &str,
+        digest: &str,
+        tag: Option<&str>,
+    ) {
+        let deps = self.deps;
+        let id = format!("{repository}@{digest}");
+        if let Some(tag) = tag
+            && deps.config.tags.target(tag).is_none()
+        {
+            report.record(
+                KIND,
+                &id,
+                Outcome::skipped(format!("tag {tag} is not a source tag")),
+            );
+            return;
+        }
+        if !self.in_scope(repository) {
+            report.record(KIND, &id, Outcome::skipped("repository not in scope"));
+            return;
+        }
+        let state = match deps.ecr.scan(repository, digest).await {
+            Ok(s) => s,
+            Err(e) => {
+                report.record(KIND, &id, Outcome::failed(e.to_string()));
+                return;
+            }
+        };
+        let outcome = match state {
+            ScanState::NotStarted => match deps.ecr.settings(repository).await {
+                Err(e) => Outcome::failed(e.to_string()),
+                Ok(s) if s.scan_on_push => {
+                    Outcome::skipped("scan on push will report; its scan event decides")
                 }
-            };
-            if settings.scan_on_push {
+                Ok(_) if self.dry_run => Outcome::changed("start image scan"),
+                Ok(_) => match deps.ecr.start_scan(repository, digest).await {
+                    Ok(()) => {
+                        Outcome::changed("started image scan (repository does not scan on push)")
+                    }
+                    Err(e) => Outcome::failed(e.to_string()),
+                },
+            },
+            ScanState::InProgress => Outcome::skipped("scan in progress; its scan event decides"),
+            done @ ScanState::Done(_) => {
+                let image = ImageRef::Digest(digest.to_owned());
+                self.evaluate(report, repository, &image, Some(done), "push")
+                    .await;
+                return;
+            }
+        };
+        report.record(KIND, &id, outcome);
+    }
+
+    async fn evaluate(
+        &self,
+        report: &mut RunReport,
+        repository: &str,
+        image: &ImageRef,
+        known_scan: Option<ScanState>,
+        trigger: &str,
+    ) {
+        let deps = self.deps;
+        let label = match image {
+            ImageRef::Digest(d) => format!("{repository}@{d}"),
+            ImageRef::Tag(t) => format!("{repository}:{t}"),
+        };
+        if !self.in_scope(repository) {
+            report.record(KIND, &label, Outcome::skipped("repository not in scope"));
+            return;
+        }
+        let info = match deps.ecr.image(repository, image).await {
+            Ok(Some(i)) => i,
+            Ok(None) => {
+                report.record(
+                    KIND,
+                    &label,
+                    Outcome::failed(format!("image {label} not found")),
+                );
+                return;
+            }
+            Err(e) => {
+                report.record(KIND, &label, Outcome::failed(e.to_string()));
+                return;
+            }
+        };
+        let id = format!("{repository}@{}", info.digest);
+        let sources: Vec<(String, String)> = info
+            .tags
+            .iter()
+            .filter_map(|t| deps.config.tags.target(t).map(|target| (t.clone(), target)))
+            .collect();
+        if sources.is_empty() {
+            report.record(
+                KIND,
+                &id,
+                Outcome::skipped(format!(
+                    "no tag matches the source pattern (tags: {})",
+                    info.tags.join(", ")
+                )),
+            );
+            return;
+        }
+        let display = format!("{repository}:{}", sources[0].0);
+        let policy = match &self.policy {
+            Ok(p) => p,
+            Err(why) => {
+                let msg = format!("not promoted, policy unreadable: {why}");
+                report.record(KIND, &id, Outcome::failed(msg.clone()));
+                self.notify(error_note(&display, &info.digest, &msg)).await;
+                return;
+            }
+        };
+        let state = match known_scan {
+            Some(s) => Ok(s),
+            None => deps.ecr.scan(repository, &info.digest).await,
+        };
+        let scan = match state {
+            Ok(ScanState::Done(scan)) => scan,
+            Ok(ScanState::NotStarted) => Scan::NotUsable("the image has no scan".into()),
+            Ok(ScanState::InProgress) => {
                 report.record(
                     KIND,
                     &id,
-                    Outcome::skipped("scan on push will report; its scan event decides"),
+                    Outcome::skipped("scan in progress; its scan event decides"),
                 );
-            } else if dry_run {
-                report.record(KIND, &id, Outcome::changed("start image scan"));
-            } else {
-                match deps.ecr.start_scan(repository, digest).await {
-                    Ok(()) => {
-                        report.record(
-                            KIND,
-                            &id,
-                            Outcome::changed(
-                                "started image scan (repository does not scan on push)",
-                            ),
-                        );
-                    }
-                    Err(e) => {
-                        report.record(KIND, &id, Outcome::failed(e.to_string()));
-                    }
+                return;
+            }
+            // Not a verdict: the findings could not be read. Fail closed, as a failure.
+            Err(e) => {
+                let msg = format!("could not decide: findings unreadable: {e}");
+                warn!(image = %id, error = %e, "findings unreadable; not promoted");
+                report.record(KIND, &id, Outcome::failed(msg.clone()));
+                self.notify(error_note(&display, &info.digest, &msg)).await;
+                return;
+            }
+        };
+        let decision = decide(&scan, policy, repository, self.now.date_naive(), self.now);
+        info!(image = %id, trigger, promote = decision.promote, policy = %policy.version, "decided");
+        if !decision.promote {
+            let reason = format!("blocked: {}", decision.reasons.join("; "));
+            let r = report.record(KIND, &id, Outcome::skipped(reason));
+            details(r, &decision, &policy.version, &sources);
+            metrics::counter!("ImagesBlocked").increment(1);
+            let note = blocked_note(&display, &info.digest, &policy.version, &decision);
+            self.notify(note).await;
+            return;
+        }
+        for (source, target) in &sources {
+            let outcome = self
+                .promote(repository, &info.digest, &info.tags, target)
+                .await;
+            let promoted = matches!(outcome, Outcome::Changed { .. });
+            let failed = match &outcome {
+                Outcome::Failed { error } => Some(error.clone()),
+                _ => None,
+            };
+            let r = report.record(KIND, &id, outcome);
+            let pair = [(source.clone(), target.clone())];
+            details(r, &decision, &policy.version, &pair);
+            if promoted {
+                metrics::counter!("ImagesPromoted").increment(1);
+                let image = format!("{repository}:{source}");
+                let note = promoted_note(&image, target, &info.digest, &policy.version, &decision);
+                self.notify(note).await;
+            } else if let Some(error) = failed {
+                self.notify(error_note(&display, &info.digest, &error))
+                    .await;
+            }
+        }
+    }
+
+    async fn promote(
+        &self,
+        repository: &str,
+        digest: &str,
+        tags: &[String],
+        target: &str,
+    ) -> Outcome {
+        let ecr = &self.deps.ecr;
+        if tags.iter().any(|t| t == target) {
+            return Outcome::Unchanged;
+        }
+        // A production tag on another digest is never moved, mutable repository or not.
+        match ecr
+            .image(repository, &ImageRef::Tag(target.to_owned()))
+            .await
+        {
+            Ok(Some(other)) if other.digest != digest => {
+                return Outcome::failed(format!(
+                    "tag {target} already points at {} in {repository}; a production tag is never moved",
+                    other.digest
+                ));
+            }
+            Ok(Some(_)) => return Outcome::Unchanged,
+            Ok(None) => {}
+            Err(e) => return Outcome::failed(e.to_string()),
+        }
+        if self.dry_run {
+            return Outcome::changed(format!("tag {target}"));
+        }
+        match ecr.retag(repository, digest, target).await {
+            Ok(true) => Outcome::changed(format!("tagged {target}")),
+            Ok(false) => Outcome::Unchanged,
+            Err(e) => Outcome::failed(e.to_string()),
+        }
+    }
+
+    async fn sweep(&self, report: &mut RunReport) {
+        let deps = self.deps;
+        let repositories = if deps.config.repositories.is_empty() {
+            match deps.ecr.repositories().await {
+                Ok(r) => r,
+                Err(e) => {
+                    report.record("ecr-registry", "-", Outcome::failed(e.to_string()));
+                    return;
                 }
             }
-        }
-        ScanState::InProgress => {
-            report.record(
-                KIND,
-                &id,
-                Outcome::skipped("scan in progress; its scan event decides"),
-            );
-        }
-        done @ ScanState::Done(_) => {
-            evaluate(
-                deps,
-                policy,
-                report,
-                repository,
-                &ImageRef::Digest(digest.to_owned()),
-                Some(done),
-                "push",
-                dry_run,
-                now,
-            )
-            .await;
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn evaluate(
-    deps: &Deps,
-    policy: &Result<Policy, String>,
-    report: &mut RunReport,
-    repository: &str,
-    image: &ImageRef,
-    known_scan: Option<ScanState>,
-    trigger: &str,
-    dry_run: bool,
-    now: DateTime<Utc>,
-) {
-    let label = match image {
-        ImageRef::Digest(d) => format!("{repository}@{d}"),
-        ImageRef::Tag(t) => format!("{repository}:{t}"),
-    };
-    if !in_scope(deps, repository) {
-        report.record(KIND, &label, Outcome::skipped("repository not in scope"));
-        return;
-    }
-    let info = match deps.ecr.image(repository, image).await {
-        Ok(Some(i)) => i,
-        Ok(None) => {
-            report.record(
-                KIND,
-                &label,
-                Outcome::failed(format!("image {label} not found")),
-            );
-            return;
-        }
-        Err(e) => {
-            report.record(KIND, &label, Outcome::failed(e.to_string()));
-            return;
-        }
-    };
-    let id = format!("{repository}@{}", info.digest);
-    let sources: Vec<(String, String)> = info
-        .tags
-        .iter()
-        .filter_map(|t| deps.config.tags.target(t).map(|target| (t.clone(), target)))
-        .collect();
-    if sources.is_empty() {
-        report.record(
-            KIND,
-            &id,
-            Outcome::skipped(format!(
-                "no tag matches the source pattern (tags: {})",
-                info.tags.join(", ")
-            )),
-        );
-        return;
-    }
-    let display = format!("{repository}:{}", sources[0].0);
-    let policy = match policy {
-        Ok(p) => p,
-        Err(why) => {
-            let msg = format!("not promoted, policy unreadable: {why}");
-            report.record(KIND, &id, Outcome::failed(msg.clone()));
-            notify(deps, dry_run, error_note(&display, &info.digest, &msg)).await;
-            return;
-        }
-    };
-    let state = match known_scan {
-        Some(s) => Ok(s),
-        None => deps.ecr.scan(repository, &info.digest).await,
-    };
-    let scan = match state {
-        Ok(ScanState::Done(scan)) => scan,
-        Ok(ScanState::NotStarted) => Scan::NotUsable("the image has no scan".into()),
-        Ok(ScanState::InProgress) => {
-            report.record(
-                KIND,
-                &id,
-                Outcome::skipped("scan in progress; its scan event decides"),
-            );
-            return;
-        }
-        Err(e) => Scan::NotUsable(format!("findings unreadable: {e}")),
-    };
-    let decision = decide(&scan, policy, repository, now.date_naive(), now);
-    info!(image = %id, trigger, promote = decision.promote, policy = %policy.version, "decided");
-    if !decision.promote {
-        let reason = format!("blocked: {}", decision.reasons.join("; "));
-        let r = report.record(KIND, &id, Outcome::skipped(reason.clone()));
-        details(r, &decision, &policy.version, &sources);
-        metrics::counter!("ImagesBlocked").increment(1);
-        notify(
-            deps,
-            dry_run,
-            blocked_note(&display, &info.digest, &policy.version, &decision),
-        )
-        .await;
-        return;
-    }
-    for (source, target) in &sources {
-        let outcome = promote(deps, repository, &info.digest, &info.tags, target, dry_run).await;
-        let promoted = matches!(outcome, Outcome::Changed { .. });
-        let failed = match &outcome {
-            Outcome::Failed { error } => Some(error.clone()),
-            _ => None,
+        } else {
+            deps.config.repositories.iter().cloned().collect()
         };
-        let r = report.record(KIND, &id, outcome);
-        details(
-            r,
-            &decision,
-            &policy.version,
-            &[(source.clone(), target.clone())],
-        );
-        if promoted {
-            metrics::counter!("ImagesPromoted").increment(1);
-            notify(
-                deps,
-                dry_run,
-                promoted_note(
-                    &format!("{repository}:{source}"),
-                    target,
-                    &info.digest,
-                    &policy.version,
-                    &decision,
-                ),
-            )
-            .await;
-        } else if let Some(error) = failed {
-            notify(deps, dry_run, error_note(&display, &info.digest, &error)).await;
-        }
-    }
-}
-
-async fn promote(
-    deps: &Deps,
-    repository: &str,
-    digest: &str,
-    tags: &[String],
-    target: &str,
-    dry_run: bool,
-) -> Outcome {
-    if tags.iter().any(|t| t == target) {
-        return Outcome::Unchanged;
-    }
-    // A production tag on another digest is never moved, mutable repository or not.
-    match deps
-        .ecr
-        .image(repository, &ImageRef::Tag(target.to_owned()))
-        .await
-    {
-        Ok(Some(other)) if other.digest != digest => {
-            return Outcome::failed(format!(
-                "tag {target} already points at {} in {repository}; a production tag is never moved",
-                other.digest
-            ));
-        }
-        Ok(Some(_)) => return Outcome::Unchanged,
-        Ok(None) => {}
-        Err(e) => return Outcome::failed(e.to_string()),
-    }
-    if dry_run {
-        return Outcome::changed(format!("tag {target}"));
-    }
-    match deps.ecr.retag(repository, digest, target).await {
-        Ok(true) => Outcome::changed(format!("tagged {target}")),
-        Ok(false) => Outcome::Unchanged,
-        Err(e) => Outcome::failed(e.to_string()),
-    }
-}
-
-async fn sweep(
-    deps: &Deps,
-    policy: &Result<Policy, String>,
-    report: &mut RunReport,
-    dry_run: bool,
-    now: DateTime<Utc>,
-) {
-    let repositories = if deps.config.repositories.is_empty() {
-        match deps.ecr.repositories().await {
-            Ok(r) => r,
-            Err(e) => {
-                report.record("ecr-registry", "-", Outcome::failed(e.to_string()));
-                return;
+        let mut budget = deps.config.sweep_limit;
+        for repository in repositories {
+            let images = match deps.ecr.list(&repository).await {
+                Ok(i) => i,
+                Err(e) => {
+                    report.record(
+                        "ecr-repository",
+                        &repository,
+                        Outcome::failed(e.to_string()),
+                    );
+                    continue;
+                }
+            };
+            for image in images {
+                let undecided = image
+                    .tags
+                    .iter()
+                    .filter_map(|t| deps.config.tags.target(t))
+                    .any(|target| !image.tags.contains(&target));
+                if !undecided {
+                    continue;
+                }
+                if budget == 0 {
+                    warn!("sweep limit reached; the next sweep continues");
+                    return;
+                }
+                budget -= 1;
+                let digest = ImageRef::Digest(image.digest.clone());
+                self.evaluate(report, &repository, &digest, None, "sweep")
+                    .await;
             }
-        }
-    } else {
-        deps.config.repositories.iter().cloned().collect()
-    };
-    let mut budget = deps.config.sweep_limit;
-    for repository in repositories {
-        let images = match deps.ecr.list(&repository).await {
-            Ok(i) => i,
-            Err(e) => {
-                report.record(
-                    "ecr-repository",
-                    &repository,
-                    Outcome::failed(e.to_string()),
-                );
-                continue;
-            }
-        };
-        for image in images {
-            let undecided = image
-                .tags
-                .iter()
-                .filter_map(|t| deps.config.tags.target(t))
-                .any(|target| !image.tags.contains(&target));
-            if !undecided {
-                continue;
-            }
-            if budget == 0 {
-                warn!("sweep limit reached; the next sweep continues");
-                return;
-            }
-            budget -= 1;
-            evaluate(
-                deps,
-                policy,
-                report,
-                &repository,
-                &ImageRef::Digest(image.digest.clone()),
-                None,
-                "sweep",
-                dry_run,
-                now,
-            )
-            .await;
         }
     }
 }
@@ -481,90 +414,4 @@ fn details(
             r.detail(key, list);
         }
     }
-}
-
-async fn notify(deps: &Deps, dry_run: bool, n: Notification) {
-    if dry_run || deps.notifiers.is_empty() {
-        return;
-    }
-    deps.notifiers.send(&n).await;
-}
-
-fn counts_line(d: &Decision) -> String {
-    if d.counts.is_empty() {
-        return "none".into();
-    }
-    d.counts
-        .iter()
-        .map(|(k, v)| format!("{v} {}", k.as_str()))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-fn waiver_facts(mut n: Notification, d: &Decision) -> Notification {
-    if !d.expired_waivers.is_empty() {
-        n = n.fact("Expired waivers", d.expired_waivers.join("; "));
-    }
-    if !d.stale_waivers.is_empty() {
-        n = n.fact("Stale waivers", d.stale_waivers.join("; "));
-    }
-    n
-}
-
-fn promoted_note(
-    image: &str,
-    target: &str,
-    digest: &str,
-    policy: &str,
-    d: &Decision,
-) -> Notification {
-    let n = Notification::new(Level::Info, format!("Promoted {image} to {target}"))
-        .fact("Digest", digest)
-        .fact("Policy", policy)
-        .fact("Findings", counts_line(d));
-    let n = if d.waived.is_empty() {
-        n
-    } else {
-        n.fact("Waived", d.waived.join("; "))
-    };
-    waiver_facts(n, d)
-}
-
-fn blocked_note(image: &str, digest: &str, policy: &str, d: &Decision) -> Notification {
-    let mut n = Notification::new(
-        Level::Warning,
-        format!("Blocked {image}: not promoted to production"),
-    )
-    .fact("Why", d.reasons.join("; "))
-    .fact("Digest", digest)
-    .fact("Policy", policy)
-    .fact("Findings", counts_line(d));
-    for f in d.blocking.iter().take(5) {
-        n = n.fact(
-            f.id.clone(),
-            format!(
-                "{} in {} {} ({})",
-                f.severity.as_str(),
-                f.package.as_deref().unwrap_or("?"),
-                f.installed.as_deref().unwrap_or("?"),
-                f.fixed.as_deref().map_or_else(
-                    || "no fixed version known".to_owned(),
-                    |v| format!("fixed in {v}")
-                )
-            ),
-        );
-    }
-    waiver_facts(n, d).action("Upgrade the packages above and push a new build, or add a waiver with a reason and an expiry date to the policy.")
-}
-
-fn error_note(image: &str, digest: &str, error: &str) -> Notification {
-    Notification::new(
-        Level::Critical,
-        format!("Could not decide {image}: not promoted"),
-    )
-    .fact("Digest", digest)
-    .fact("Error", error)
-    .action(
-        "Fix the cause, then re-evaluate: invoke image-promoter with {\"repository\", \"digest\"}.",
-    )
 }

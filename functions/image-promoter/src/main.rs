@@ -1,10 +1,10 @@
 //! image-promoter Lambda: thin entry point. See `handler`.
-use image_promoter::{Deps, handler};
+use image_promoter::{Deps, FUNCTION, handler};
 use lambda_runtime::{Error, service_fn};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    caretaker_shared::telemetry::init("image-promoter");
+    caretaker_shared::telemetry::init(FUNCTION);
     let deps = Deps::from_env().await?;
     lambda_runtime::run(service_fn(|event| handler::handle(event, &deps))).await
 }

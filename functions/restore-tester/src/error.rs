@@ -1,25 +1,23 @@
-//! One error enum for the restore tester. Step Functions' Catch matches on the error type.
+//! One error enum for the restore tester. Step Functions' Retry and Catch match on the error
+//! type (`Retryable`, `InvalidInput`, `PolicyViolation`, `Internal`).
 
-use caretaker_shared::error::{Classify, ErrorKind, diagnostic};
-use lambda_runtime::Diagnostic;
+use caretaker_shared::aws::AwsError;
+use caretaker_shared::error::{BadInput, Classify, ErrorKind};
+use caretaker_shared::{SharedError, config::ConfigError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
-    #[error("malformed input: {0}")]
-    BadInput(String),
     #[error(transparent)]
-    Config(#[from] caretaker_shared::config::ConfigError),
+    Input(#[from] BadInput),
+    #[error(transparent)]
+    Aws(#[from] AwsError),
+    #[error(transparent)]
+    Shared(#[from] SharedError),
+    /// Something the input names does not exist (a source instance, a snapshot).
     #[error("{0}")]
     NotFound(String),
     #[error("the run passed its deadline ({0}); cleaning up")]
     DeadlineExceeded(String),
-    #[error("{service} {operation} failed: {message}")]
-    Aws {
-        service: &'static str,
-        operation: &'static str,
-        message: String,
-        retryable: bool,
-    },
     #[error("{what}")]
     Database {
         what: String,
@@ -28,46 +26,30 @@ pub enum RestoreError {
     },
     #[error("refused: {0}")]
     Refused(String),
+    /// Cleanup tried everything; these could not be deleted.
+    #[error("cleanup left {0}")]
+    Leftovers(String),
+}
+
+impl From<ConfigError> for RestoreError {
+    fn from(e: ConfigError) -> Self {
+        RestoreError::Shared(e.into())
+    }
 }
 
 impl Classify for RestoreError {
     fn kind(&self) -> ErrorKind {
         match self {
-            RestoreError::BadInput(_) | RestoreError::Config(_) | RestoreError::NotFound(_) => {
-                ErrorKind::InvalidInput
-            }
+            RestoreError::Input(e) => e.kind(),
+            RestoreError::Aws(e) => e.kind(),
+            RestoreError::Shared(e) => e.kind(),
+            RestoreError::NotFound(_) => ErrorKind::InvalidInput,
             RestoreError::DeadlineExceeded(_) => ErrorKind::Internal,
-            RestoreError::Aws {
-                retryable: true, ..
-            } => ErrorKind::Retryable,
-            RestoreError::Aws { .. } => ErrorKind::Internal,
             RestoreError::Database { source, .. } => source.kind(),
             RestoreError::Refused(_) => ErrorKind::PolicyViolation,
+            RestoreError::Leftovers(_) => ErrorKind::Retryable,
         }
     }
 }
 
-impl From<RestoreError> for Diagnostic {
-    fn from(err: RestoreError) -> Self {
-        diagnostic(&err)
-    }
-}
-
-/// Map any SDK error: service code and message, retryable for throttles and transport faults.
-pub fn aws<E, R>(
-    service: &'static str,
-    operation: &'static str,
-    e: aws_sdk_rds::error::SdkError<E, R>,
-) -> RestoreError
-where
-    E: std::error::Error + aws_sdk_rds::error::ProvideErrorMetadata + Send + Sync + 'static,
-    R: std::fmt::Debug + Send + Sync + 'static,
-{
-    let f = caretaker_shared::aws::sdk_failure(&e);
-    RestoreError::Aws {
-        service,
-        operation,
-        message: f.message,
-        retryable: f.retryable,
-    }
-}
+caretaker_shared::impl_diagnostic!(RestoreError);

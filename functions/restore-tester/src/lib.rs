@@ -3,13 +3,24 @@
 //! evidence, and deletes everything it created, whatever happens. One Lambda with step actions,
 //! orchestrated by the Step Functions machine in `statemachine.asl.json`.
 
+//!
+//! `event` (payload → checked step) → `handler` (dispatch, report) → `steps` (one function per
+//! step: orchestration) → `domain` + `run` (pure rules, the state and its evidence) → `aws` (every
+//! RDS, Secrets Manager and S3 call) + `checks` (the SQL) → `messages` (the notification).
+
+mod aws;
 pub mod checks;
 pub mod config;
-pub mod driver;
+pub mod domain;
 pub mod error;
+pub mod event;
 pub mod handler;
+mod messages;
 pub mod run;
 pub mod steps;
+
+/// The function's name: package, binary, SAM `Binary` and `events/` folder.
+pub const FUNCTION: &str = env!("CARGO_PKG_NAME");
 
 pub use config::RestoreConfig;
 pub use error::RestoreError;
@@ -34,9 +45,7 @@ impl Deps {
     pub async fn from_env() -> Result<Self, RestoreError> {
         let config = RestoreConfig::from_env(&caretaker_shared::config::ProcessEnv)?;
         let sdk = caretaker_shared::aws::load().await;
-        let notifiers = Notifiers::from_config(&config.common, &sdk)
-            .await
-            .map_err(|e| RestoreError::BadInput(caretaker_shared::error::chain(&e)))?;
+        let notifiers = Notifiers::from_config(&config.common, &sdk).await?;
         Self::new(&sdk, config, notifiers)
     }
 

@@ -1,10 +1,10 @@
 //! restore-tester Lambda: thin entry point. See `handler` for the steps.
 use lambda_runtime::{Error, service_fn};
-use restore_tester::{Deps, handler};
+use restore_tester::{Deps, FUNCTION, handler};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    caretaker_shared::telemetry::init("restore-tester");
+    caretaker_shared::telemetry::init(FUNCTION);
     let deps = Deps::from_env().await?;
     lambda_runtime::run(service_fn(|event| handler::handle(event, &deps))).await
 }

@@ -24,9 +24,11 @@ impl Step {
             "setSecret" => Ok(Step::Set),
             "testSecret" => Ok(Step::Test),
             "finishSecret" => Ok(Step::Finish),
-            other => Err(RotatorError::BadEvent(format!(
-                "unknown Step {other:?}: expected createSecret, setSecret, testSecret or finishSecret"
-            ))),
+            other => Err(caretaker_shared::BadInput(format!(
+                "malformed rotation event: unknown Step {}: expected createSecret, setSecret, testSecret or finishSecret",
+                caretaker_shared::error::quote(other)
+            ))
+            .into()),
         }
     }
 

@@ -1,14 +1,14 @@
 //! One error enum for the rotator. Messages name the secret, host and user, never a password.
 
-use caretaker_shared::error::{Classify, ErrorKind, diagnostic};
-use lambda_runtime::Diagnostic;
+use caretaker_shared::aws::AwsError;
+use caretaker_shared::error::{BadInput, Classify, ErrorKind};
 
 use crate::db::DbError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RotatorError {
-    #[error("malformed rotation event: {0}")]
-    BadEvent(String),
+    #[error(transparent)]
+    Input(#[from] BadInput),
     #[error(transparent)]
     Config(#[from] caretaker_shared::config::ConfigError),
     #[error("secret {secret} is not enabled for rotation")]
@@ -33,14 +33,8 @@ pub enum RotatorError {
         #[source]
         source: DbError,
     },
-    #[error("secrets manager {operation} on {secret} failed")]
-    SecretsManager {
-        operation: &'static str,
-        secret: String,
-        #[source]
-        source: Box<dyn std::error::Error + Send + Sync>,
-        retryable: bool,
-    },
+    #[error(transparent)]
+    Aws(#[from] AwsError),
     #[error("looking up the database of master secret {secret} failed: {reason}")]
     MasterLookup { secret: String, reason: String },
 }
@@ -48,7 +42,7 @@ pub enum RotatorError {
 impl Classify for RotatorError {
     fn kind(&self) -> ErrorKind {
         match self {
-            RotatorError::BadEvent(_)
+            RotatorError::Input(_)
             | RotatorError::Config(_)
             | RotatorError::RotationDisabled { .. }
             | RotatorError::UnknownVersion { .. }
@@ -58,19 +52,9 @@ impl Classify for RotatorError {
             | RotatorError::Mismatch(_)
             | RotatorError::MasterLookup { .. } => ErrorKind::InvalidInput,
             RotatorError::Database { source, .. } => source.kind(),
-            RotatorError::SecretsManager { retryable, .. } => {
-                if *retryable {
-                    ErrorKind::Retryable
-                } else {
-                    ErrorKind::Internal
-                }
-            }
+            RotatorError::Aws(e) => e.kind(),
         }
     }
 }
 
-impl From<RotatorError> for Diagnostic {
-    fn from(err: RotatorError) -> Self {
-        diagnostic(&err)
-    }
-}
+caretaker_shared::impl_diagnostic!(RotatorError);

@@ -5,78 +5,39 @@
 
 use lambda_runtime::LambdaEvent;
 use secrecy::SecretString;
-use serde::Deserialize;
-use tracing::{Instrument, info, warn};
+use tracing::info;
 
 use caretaker_shared::report::{Outcome, RunReport};
-use caretaker_shared::telemetry;
+use caretaker_shared::telemetry::Invocation;
 
-use crate::Deps;
 use crate::config::Strategy;
-use crate::db::DbError;
+use crate::db::{self, DbError};
 use crate::domain::{self, CURRENT, Gate, PENDING, PREVIOUS, Step};
 use crate::error::RotatorError;
+use crate::event::RotationEvent;
 use crate::secret::{DbSecret, MasterSecret};
+use crate::{Deps, FUNCTION};
 
-const FUNCTION: &str = "secret-rotator";
-
-/// The event Secrets Manager sends.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-pub struct RotationEvent {
-    pub step: String,
-    pub secret_id: String,
-    pub client_request_token: String,
-    /// Newer rotations pass a token that `PutSecretValue` must echo.
-    #[serde(default)]
-    pub rotation_token: Option<String>,
-}
-
-impl RotationEvent {
-    pub fn parse(v: serde_json::Value) -> Result<Self, RotatorError> {
-        let ev: RotationEvent = serde_json::from_value(v).map_err(|e| {
-            RotatorError::BadEvent(format!(
-                "{e} (expected Step, SecretId and ClientRequestToken)"
-            ))
-        })?;
-        for (name, value) in [
-            ("SecretId", &ev.secret_id),
-            ("ClientRequestToken", &ev.client_request_token),
-        ] {
-            if value.trim().is_empty() {
-                return Err(RotatorError::BadEvent(format!("{name} is empty")));
-            }
-        }
-        Ok(ev)
-    }
-}
-
-/// Lambda entry: parse, rotate one step, log and return the report.
+/// Lambda entry: parse, rotate one step, log and return the report. The token correlates the
+/// four steps of one rotation.
 pub async fn handle(
     event: LambdaEvent<serde_json::Value>,
     deps: &Deps,
 ) -> Result<RunReport, RotatorError> {
     let parsed = RotationEvent::parse(event.payload);
-    let correlation = parsed.as_ref().ok().map(|e| e.client_request_token.clone());
-    let span = telemetry::invocation_span(FUNCTION, correlation.as_deref());
-    let result = async {
-        let ev = parsed?;
-        run_step(deps, &ev).await
-    }
-    .instrument(span)
-    .await;
-    match &result {
-        Ok(report) => {
-            telemetry::record_report(report);
-            metrics::counter!("RotationStepSucceeded").increment(1);
-        }
-        Err(e) => {
-            warn!(error = %caretaker_shared::error::chain(e), "rotation step failed");
-            metrics::counter!("RotationStepFailed").increment(1);
-        }
-    }
-    telemetry::flush_metrics();
-    result
+    let token = parsed.as_ref().ok().map(|e| e.client_request_token.clone());
+    Invocation::new(FUNCTION, &event.context, token)
+        .run(async {
+            let result = run_step(deps, &parsed?).await;
+            let counter = if result.is_ok() {
+                "RotationStepSucceeded"
+            } else {
+                "RotationStepFailed"
+            };
+            metrics::counter!(counter).increment(1);
+            result
+        })
+        .await
 }
 
 /// Run one step of the protocol.
@@ -212,8 +173,7 @@ async fn set_single(
     // Current first: in a normal rotation it works, so the database logs no failed login.
     let first = match deps.connector.connect(current).await {
         Ok(session) => {
-            session
-                .set_password(&pending.username, &pending.password)
+            db::set_password(&session, &pending.username, &pending.password)
                 .await
                 .map_err(db_err(format!(
                     "setting the password of {}",
@@ -237,8 +197,7 @@ async fn set_single(
         && previous.host == pending.host
         && let Ok(session) = deps.connector.connect(&previous).await
     {
-        session
-            .set_password(&pending.username, &pending.password)
+        db::set_password(&session, &pending.username, &pending.password)
             .await
             .map_err(db_err(format!(
                 "setting the password of {}",
@@ -285,8 +244,7 @@ async fn set_alternating(
         )))?;
     let original = domain::base_username(&current.username);
     if pending.username == original {
-        session
-            .set_password(&pending.username, &pending.password)
+        db::set_password(&session, &pending.username, &pending.password)
             .await
             .map_err(db_err(format!(
                 "setting the password of {}",
@@ -297,8 +255,7 @@ async fn set_alternating(
             pending.username
         )));
     }
-    let created = session
-        .ensure_clone(original, &pending.username, &pending.password)
+    let created = db::ensure_clone(&session, original, &pending.username, &pending.password)
         .await
         .map_err(db_err(format!("preparing clone user {}", pending.username)))?;
     Ok(Outcome::changed(if created {
@@ -347,60 +304,14 @@ async fn master_login(
             Ok(current.with_credentials(&m.username, &m.password))
         }
         MasterSecret::CredentialsOnly { username, password } => {
-            let (host, port) = rds_endpoint(deps, &arn).await?;
+            let meta = deps.store.describe(&arn).await?;
+            let (host, port) = crate::aws::rds_endpoint(&deps.rds, &arn, &meta.tags).await?;
             let mut login = current.with_credentials(&username, &password);
             login.host = host;
             login.port = port;
             Ok(login)
         }
     }
-}
-
-/// Host and port of the instance or cluster that owns an RDS-managed master secret.
-async fn rds_endpoint(deps: &Deps, master_arn: &str) -> Result<(String, u16), RotatorError> {
-    let lookup = |reason: String| RotatorError::MasterLookup {
-        secret: master_arn.to_owned(),
-        reason,
-    };
-    let meta = deps.store.describe(master_arn).await?;
-    let last = |arn: &str| arn.rsplit(':').next().unwrap_or(arn).to_owned();
-    if let Some(arn) = meta.tags.get("aws:rds:primaryDBInstanceArn") {
-        let out = deps
-            .rds
-            .describe_db_instances()
-            .db_instance_identifier(last(arn))
-            .send()
-            .await
-            .map_err(|e| lookup(caretaker_shared::error::chain(&e)))?;
-        let ep = out
-            .db_instances
-            .unwrap_or_default()
-            .into_iter()
-            .find_map(|i| i.endpoint)
-            .ok_or_else(|| lookup(format!("instance {arn} has no endpoint yet")))?;
-        let port = ep.port.and_then(|p| u16::try_from(p).ok()).unwrap_or(5432);
-        return Ok((ep.address.unwrap_or_default(), port));
-    }
-    if let Some(arn) = meta.tags.get("aws:rds:primaryDBClusterArn") {
-        let out = deps
-            .rds
-            .describe_db_clusters()
-            .db_cluster_identifier(last(arn))
-            .send()
-            .await
-            .map_err(|e| lookup(caretaker_shared::error::chain(&e)))?;
-        let c = out
-            .db_clusters
-            .unwrap_or_default()
-            .into_iter()
-            .next()
-            .ok_or_else(|| lookup(format!("cluster {arn} not found")))?;
-        let port = c.port.and_then(|p| u16::try_from(p).ok()).unwrap_or(5432);
-        return Ok((c.endpoint.unwrap_or_default(), port));
-    }
-    Err(lookup(
-        "it has no host and no aws:rds:primaryDBInstanceArn / primaryDBClusterArn tag".into(),
-    ))
 }
 
 /// testSecret: log in with the pending credentials and run a query. Stands alone, since Secrets

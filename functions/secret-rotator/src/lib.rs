@@ -3,20 +3,29 @@
 //! what their users report (verified TLS, client-side SCRAM, named root causes, timeouts,
 //! `SET ROLE`-compatible clones).
 
+//!
+//! `event` (the rotation event, checked) → `handler` (the protocol's four steps) → `domain` +
+//! `secret` (pure rules, the secret's shapes) → `aws` (Secrets Manager, RDS) + `db` (the SQL).
+//! It sends no notifications: Secrets Manager reports a failed rotation itself.
+
+mod aws;
 pub mod config;
 pub mod db;
 pub mod domain;
 pub mod error;
+pub mod event;
 pub mod handler;
 pub mod secret;
-pub mod store;
+
+/// The function's name: package, binary, SAM `Binary` and `events/` folder.
+pub const FUNCTION: &str = env!("CARGO_PKG_NAME");
 
 pub use config::RotatorConfig;
 pub use error::RotatorError;
 
 /// Built once per cold start.
 pub struct Deps {
-    pub store: store::SecretStore,
+    pub(crate) store: aws::SecretStore,
     pub rds: aws_sdk_rds::Client,
     pub connector: db::Connector,
     pub config: RotatorConfig,
@@ -40,7 +49,7 @@ impl Deps {
             source,
         })?;
         Ok(Deps {
-            store: store::SecretStore::new(aws_sdk_secretsmanager::Client::new(sdk)),
+            store: aws::SecretStore::new(aws_sdk_secretsmanager::Client::new(sdk)),
             rds: aws_sdk_rds::Client::new(sdk),
             connector,
             config,

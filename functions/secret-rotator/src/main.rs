@@ -1,10 +1,10 @@
 //! secret-rotator Lambda: thin entry point. See `handler` for the rotation protocol.
 use lambda_runtime::{Error, service_fn};
-use secret_rotator::{Deps, handler};
+use secret_rotator::{Deps, FUNCTION, handler};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    caretaker_shared::telemetry::init("secret-rotator");
+    caretaker_shared::telemetry::init(FUNCTION);
     let deps = Deps::from_env().await?;
     lambda_runtime::run(service_fn(|event| handler::handle(event, &deps))).await
 }

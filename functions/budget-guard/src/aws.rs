@@ -1,6 +1,6 @@
-//! AWS adapters: Budgets (per account, through the assumed role), Cost Explorer (management
-//! account), the DynamoDB table that makes every alert once-only, and EventBridge for the dev
-//! shutdown request.
+//! Every AWS call of budget-guard: Budgets (per account, through the assumed role), Cost
+//! Explorer (management account), the DynamoDB table that makes every alert once-only, and
+//! EventBridge for the dev shutdown request (its shape is the shared contract).
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -12,21 +12,25 @@ use aws_sdk_budgets::types::{
 use aws_sdk_dynamodb::types::AttributeValue;
 use rust_decimal::Decimal;
 
+use caretaker_shared::aws::{AwsError, aws_err, tolerate};
+use caretaker_shared::contract::{SHUTDOWN_DETAIL_TYPE, SHUTDOWN_SOURCE, ShutdownRequest};
+use caretaker_shared::error::BadInput;
+
 use crate::domain::{Basis, DesiredBudget, ExistingBudget, Threshold, alert_levels, tag_filters};
-use crate::error::{GuardError, aws};
+use crate::error::GuardError;
 
 fn dec(s: Option<&Spend>) -> Option<Decimal> {
     s.and_then(|s| Decimal::from_str(s.amount()).ok())
 }
 
 fn build_err(e: impl std::fmt::Display) -> GuardError {
-    GuardError::BadInput(format!("budget definition: {e}"))
+    GuardError::Input(BadInput(format!("budget definition: {e}")))
 }
 
 // CostFilters is deprecated in favour of FilterExpression, but still accepted by AWS and the
 // only form the local emulator understands; tag filters map onto it one to one.
 #[allow(deprecated)]
-pub async fn describe_budgets(
+pub(crate) async fn describe_budgets(
     client: &aws_sdk_budgets::Client,
     account: &str,
 ) -> Result<Vec<ExistingBudget>, GuardError> {
@@ -39,15 +43,12 @@ pub async fn describe_budgets(
             .set_next_token(token.take())
             .send()
             .await;
-        let page = match res {
-            Ok(p) => p,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_not_found_exception()) =>
-            {
-                return Ok(out);
-            }
-            Err(e) => return Err(aws("budgets", "DescribeBudgets", e)),
+        // An account without budgets answers NotFound.
+        let Some(page) =
+            tolerate(res, |e| e.is_not_found_exception())
+                .map_err(aws_err::<_, _, GuardError>("budgets", "DescribeBudgets"))?
+        else {
+            return Ok(out);
         };
         for b in page.budgets.unwrap_or_default() {
             let filters = b
@@ -136,7 +137,7 @@ fn notifications(topic: &str) -> Result<Vec<NotificationWithSubscribers>, GuardE
 }
 
 /// The percentage alerts (`GREATER_THAN`) a budget has, as thresholds.
-pub async fn alerts(
+pub(crate) async fn alerts(
     client: &aws_sdk_budgets::Client,
     account: &str,
     budget: &str,
@@ -144,22 +145,20 @@ pub async fn alerts(
     let mut out = Vec::new();
     let mut token = None;
     loop {
-        let page = client
+        let res = client
             .describe_notifications_for_budget()
             .account_id(account)
             .budget_name(budget)
             .set_next_token(token.take())
             .send()
             .await;
-        let page = match page {
-            Ok(p) => p,
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_not_found_exception()) =>
-            {
-                return Ok(out);
-            }
-            Err(e) => return Err(aws("budgets", "DescribeNotificationsForBudget", e)),
+        let Some(page) =
+            tolerate(res, |e| e.is_not_found_exception()).map_err(aws_err::<_, _, GuardError>(
+                "budgets",
+                "DescribeNotificationsForBudget",
+            ))?
+        else {
+            return Ok(out);
         };
         for n in page.notifications.unwrap_or_default() {
             let percentage = n
@@ -191,7 +190,7 @@ pub async fn alerts(
 }
 
 /// Adds one alert, sent to the notice topic.
-pub async fn add_alert(
+pub(crate) async fn add_alert(
     client: &aws_sdk_budgets::Client,
     account: &str,
     budget: &str,
@@ -206,11 +205,11 @@ pub async fn add_alert(
         .subscribers(subscriber(topic)?)
         .send()
         .await
-        .map_err(|e| aws("budgets", "CreateNotification", e))?;
+        .map_err(aws_err::<_, _, GuardError>("budgets", "CreateNotification"))?;
     Ok(())
 }
 
-pub async fn create_budget(
+pub(crate) async fn create_budget(
     client: &aws_sdk_budgets::Client,
     d: &DesiredBudget,
     topic: Option<&str>,
@@ -224,11 +223,11 @@ pub async fn create_budget(
     }
     req.send()
         .await
-        .map_err(|e| aws("budgets", "CreateBudget", e))?;
+        .map_err(aws_err::<_, _, GuardError>("budgets", "CreateBudget"))?;
     Ok(())
 }
 
-pub async fn update_budget(
+pub(crate) async fn update_budget(
     client: &aws_sdk_budgets::Client,
     d: &DesiredBudget,
 ) -> Result<(), GuardError> {
@@ -238,12 +237,12 @@ pub async fn update_budget(
         .new_budget(budget(d)?)
         .send()
         .await
-        .map_err(|e| aws("budgets", "UpdateBudget", e))?;
+        .map_err(aws_err::<_, _, GuardError>("budgets", "UpdateBudget"))?;
     Ok(())
 }
 
 /// Month-to-date cost grouped by one dimension or tag, biggest first.
-pub async fn top_costs(
+pub(crate) async fn top_costs(
     ce: &aws_sdk_costexplorer::Client,
     start: &str,
     end: &str,
@@ -264,7 +263,7 @@ pub async fn top_costs(
         .group_by(group)
         .send()
         .await
-        .map_err(|e| aws("ce", "GetCostAndUsage", e))?;
+        .map_err(aws_err::<_, _, GuardError>("ce", "GetCostAndUsage"))?;
     let mut totals: HashMap<String, Decimal> = HashMap::new();
     for r in out.results_by_time.unwrap_or_default() {
         for g in r.groups.unwrap_or_default() {
@@ -284,15 +283,16 @@ pub async fn top_costs(
     Ok(v)
 }
 
-/// Once-only memory: a conditional put that succeeds for the first claimant only.
-pub struct Ledger {
-    pub client: aws_sdk_dynamodb::Client,
-    pub table: String,
+/// Once-only memory: a conditional put that succeeds for the first claimant only. Keys come
+/// from [`crate::domain::claim_key`].
+pub(crate) struct Ledger {
+    pub(crate) client: aws_sdk_dynamodb::Client,
+    pub(crate) table: String,
 }
 
 impl Ledger {
     /// true = newly claimed (act now); false = already done in an earlier run.
-    pub async fn claim(
+    pub(crate) async fn claim(
         &self,
         key: &str,
         what: &str,
@@ -310,60 +310,51 @@ impl Ledger {
             .condition_expression("attribute_not_exists(pk)")
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_conditional_check_failed_exception()) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(aws("dynamodb", "PutItem", e)),
-        }
+        // Someone claimed it first: the condition fails.
+        Ok(tolerate(res, |e| e.is_conditional_check_failed_exception())
+            .map_err(aws_err::<_, _, GuardError>("dynamodb", "PutItem"))?
+            .is_some())
     }
 
     /// Give a claim back (the alert could not be delivered: the next run tries again).
-    pub async fn release(&self, key: &str) -> Result<(), GuardError> {
+    pub(crate) async fn release(&self, key: &str) -> Result<(), GuardError> {
         self.client
             .delete_item()
             .table_name(&self.table)
             .key("pk", AttributeValue::S(key.to_owned()))
             .send()
             .await
-            .map_err(|e| aws("dynamodb", "DeleteItem", e))?;
+            .map_err(aws_err::<_, _, GuardError>("dynamodb", "DeleteItem"))?;
         Ok(())
     }
 }
 
 /// Ask dev-scheduler (subscribed by an EventBridge rule) to shut an account's dev estate down.
-pub async fn request_shutdown(
+pub(crate) async fn request_shutdown(
     events: &aws_sdk_eventbridge::Client,
     bus: &str,
     account: &str,
     reason: &str,
 ) -> Result<(), GuardError> {
-    let detail = serde_json::json!({ "action": "shutdown", "account": account, "reason": reason })
-        .to_string();
+    let detail = serde_json::to_string(&ShutdownRequest::new(account, reason))
+        .map_err(|e| AwsError::answered("events", "PutEvents", e.to_string(), false))?;
     let out = events
         .put_events()
         .entries(
             aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
-                .source("caretaker.budget-guard")
-                .detail_type("Dev Shutdown Requested")
+                .source(SHUTDOWN_SOURCE)
+                .detail_type(SHUTDOWN_DETAIL_TYPE)
                 .detail(detail)
                 .event_bus_name(bus)
                 .build(),
         )
         .send()
         .await
-        .map_err(|e| aws("events", "PutEvents", e))?;
+        .map_err(aws_err::<_, _, GuardError>("events", "PutEvents"))?;
     if out.failed_entry_count > 0 {
-        return Err(GuardError::Aws {
-            service: "events",
-            operation: "PutEvents",
-            message: "the event was not accepted".into(),
-            retryable: true,
-        });
+        return Err(
+            AwsError::answered("events", "PutEvents", "the event was not accepted", true).into(),
+        );
     }
     Ok(())
 }

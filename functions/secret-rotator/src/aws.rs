@@ -1,22 +1,24 @@
-//! Secrets Manager adapter: the handful of calls the rotation protocol makes. Every read names
-//! its stage explicitly (AWS defaults to AWSCURRENT; being explicit is also what emulators need).
+//! Every AWS call of the rotator: the handful of Secrets Manager calls the rotation protocol
+//! makes (every read names its stage explicitly: AWS defaults to AWSCURRENT, and being explicit
+//! is also what emulators need), and the RDS lookup of an RDS-managed master secret's database.
 
 use std::collections::HashMap;
 
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
+use caretaker_shared::aws::{AwsError, tolerate};
 use secrecy::SecretString;
 
 use crate::config::PasswordPolicy;
 use crate::error::RotatorError;
 
-pub struct Metadata {
-    pub rotation_enabled: Option<bool>,
-    pub versions: HashMap<String, Vec<String>>,
-    pub tags: HashMap<String, String>,
+pub(crate) struct Metadata {
+    pub(crate) rotation_enabled: Option<bool>,
+    pub(crate) versions: HashMap<String, Vec<String>>,
+    pub(crate) tags: HashMap<String, String>,
 }
 
-pub struct SecretStore {
+pub(crate) struct SecretStore {
     client: Client,
 }
 
@@ -25,21 +27,66 @@ where
     E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let retryable = caretaker_shared::aws::sdk_failure(&e).retryable;
-    RotatorError::SecretsManager {
-        operation,
-        secret: secret.to_owned(),
-        source: Box::new(e),
-        retryable,
-    }
+    AwsError::new("secretsmanager", operation, &e)
+        .on(secret)
+        .into()
+}
+
+/// Host and port of the instance or cluster that owns an RDS-managed master secret, named by
+/// the secret's `aws:rds:primaryDBInstanceArn` or `aws:rds:primaryDBClusterArn` tag.
+pub(crate) async fn rds_endpoint(
+    rds: &aws_sdk_rds::Client,
+    master_arn: &str,
+    tags: &HashMap<String, String>,
+) -> Result<(String, u16), RotatorError> {
+    let lookup = |reason: String| RotatorError::MasterLookup {
+        secret: master_arn.to_owned(),
+        reason,
+    };
+    let id = |arn: &str| arn.rsplit(':').next().unwrap_or(arn).to_owned();
+    let port = |p: Option<i32>| p.and_then(|p| u16::try_from(p).ok()).unwrap_or(5432);
+    let (address, p) = if let Some(arn) = tags.get("aws:rds:primaryDBInstanceArn") {
+        let out = rds
+            .describe_db_instances()
+            .db_instance_identifier(id(arn))
+            .send()
+            .await
+            .map_err(|e| lookup(caretaker_shared::error::chain(&e)))?;
+        let ep = out
+            .db_instances
+            .unwrap_or_default()
+            .into_iter()
+            .find_map(|i| i.endpoint)
+            .ok_or_else(|| lookup(format!("instance {arn} has no endpoint yet")))?;
+        (ep.address, ep.port)
+    } else if let Some(arn) = tags.get("aws:rds:primaryDBClusterArn") {
+        let out = rds
+            .describe_db_clusters()
+            .db_cluster_identifier(id(arn))
+            .send()
+            .await
+            .map_err(|e| lookup(caretaker_shared::error::chain(&e)))?;
+        let c = out
+            .db_clusters
+            .unwrap_or_default()
+            .into_iter()
+            .next()
+            .ok_or_else(|| lookup(format!("cluster {arn} not found")))?;
+        (c.endpoint, c.port)
+    } else {
+        return Err(lookup(
+            "it has no host and no aws:rds:primaryDBInstanceArn / primaryDBClusterArn tag".into(),
+        ));
+    };
+    Ok((address.unwrap_or_default(), port(p)))
 }
 
 impl SecretStore {
-    pub fn new(client: Client) -> Self {
+    pub(crate) fn new(client: Client) -> Self {
         SecretStore { client }
     }
 
-    pub async fn describe(&self, secret: &str) -> Result<Metadata, RotatorError> {
+    pub(crate) async fn describe(&self, secret: &str) -> Result<Metadata, RotatorError> {
         let out = self
             .client
             .describe_secret()
@@ -50,17 +97,19 @@ impl SecretStore {
         Ok(Metadata {
             rotation_enabled: out.rotation_enabled,
             versions: out.version_ids_to_stages.unwrap_or_default(),
-            tags: out
-                .tags
-                .unwrap_or_default()
-                .into_iter()
-                .filter_map(|t| Some((t.key?, t.value?)))
-                .collect(),
+            tags: caretaker_shared::tag_map(
+                out.tags
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(|t| (t.key, t.value)),
+            )
+            .into_iter()
+            .collect(),
         })
     }
 
     /// The value at `stage` (and `version`, if given); `None` when no such version exists.
-    pub async fn get(
+    pub(crate) async fn get(
         &self,
         secret: &str,
         stage: &str,
@@ -74,19 +123,12 @@ impl SecretStore {
             .set_version_id(version.map(str::to_owned))
             .send()
             .await;
-        match res {
-            Ok(out) => Ok(out.secret_string),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_resource_not_found_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(sm_err("GetSecretValue", secret, e)),
-        }
+        Ok(tolerate(res, |e| e.is_resource_not_found_exception())
+            .map_err(|e| sm_err("GetSecretValue", secret, e))?
+            .and_then(|out| out.secret_string))
     }
 
-    pub async fn random_password(
+    pub(crate) async fn random_password(
         &self,
         secret: &str,
         p: &PasswordPolicy,
@@ -112,7 +154,7 @@ impl SecretStore {
             })
     }
 
-    pub async fn put_pending(
+    pub(crate) async fn put_pending(
         &self,
         secret: &str,
         token: &str,
@@ -132,7 +174,7 @@ impl SecretStore {
         Ok(())
     }
 
-    pub async fn promote(
+    pub(crate) async fn promote(
         &self,
         secret: &str,
         token: &str,

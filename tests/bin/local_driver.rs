@@ -1,14 +1,14 @@
 //! Runs the restore-test state machine locally against a running `cargo lambda watch`, invoking
 //! the real `restore-tester` binary for every Task, in the machine's order (the demo uses it).
 //!
-//!     cargo run -p restore-tester --example local_driver -- <invoke-port> <input.json>
+//!     cargo run -p caretaker-tests --bin local-driver -- <invoke-port> <input.json>
 //!
 //! With `--emulate-rds-password` it also does what RDS does when the master password is
 //! modified, on the local PostgreSQL of `tools/stack.py` (the emulator cannot).
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
 use async_trait::async_trait;
-use restore_tester::driver::{Invoke, TaskError, execute};
+use caretaker_tests::sfn_driver::{Invoke, TaskError, execute};
 use serde_json::Value;
 
 struct Http {

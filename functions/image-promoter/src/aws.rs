@@ -1,8 +1,10 @@
-//! ECR adapter: the calls a decision needs. Errors are matched by kind, never by message.
+//! Every AWS call of the promoter: ECR (what a decision needs, and the retag) and SSM (the
+//! policy parameter). Errors are matched by kind, never by message.
 
 use aws_sdk_ecr::Client;
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_ecr::types::{ImageIdentifier, ImageTagMutability, ScanStatus};
+use caretaker_shared::aws::{AwsError, tolerate};
 use chrono::{DateTime, Utc};
 
 use crate::domain::{Finding, Scan};
@@ -49,13 +51,20 @@ where
     E: std::error::Error + ProvideErrorMetadata + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    let f = caretaker_shared::aws::sdk_failure(&e);
-    PromoterError::Ecr {
-        operation,
-        repository: repository.to_owned(),
-        message: f.message,
-        retryable: f.retryable,
-    }
+    AwsError::new("ECR", operation, &e).on(repository).into()
+}
+
+/// The policy's text from an SSM parameter.
+pub async fn policy_parameter(ssm: &aws_sdk_ssm::Client, name: &str) -> Result<String, String> {
+    let out = ssm.get_parameter().name(name).send().await.map_err(|e| {
+        format!(
+            "policy parameter {name} unreadable: {}",
+            caretaker_shared::error::chain(&e)
+        )
+    })?;
+    out.parameter
+        .and_then(|p| p.value)
+        .ok_or_else(|| format!("policy parameter {name} is empty"))
 }
 
 fn id(image: &ImageRef) -> ImageIdentifier {
@@ -79,31 +88,20 @@ impl Ecr {
         repository: &str,
         image: &ImageRef,
     ) -> Result<Option<ImageInfo>, PromoterError> {
-        match self
+        let res = self
             .client
             .describe_images()
             .repository_name(repository)
             .image_ids(id(image))
             .send()
-            .await
-        {
-            Ok(out) => Ok(out
-                .image_details
-                .unwrap_or_default()
-                .into_iter()
-                .next()
-                .map(|d| ImageInfo {
-                    digest: d.image_digest.unwrap_or_default(),
-                    tags: d.image_tags.unwrap_or_default(),
-                })),
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_image_not_found_exception()) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(ecr_err("DescribeImages", repository, e)),
-        }
+            .await;
+        Ok(tolerate(res, |e| e.is_image_not_found_exception())
+            .map_err(|e| ecr_err("DescribeImages", repository, e))?
+            .and_then(|out| out.image_details.unwrap_or_default().into_iter().next())
+            .map(|d| ImageInfo {
+                digest: d.image_digest.unwrap_or_default(),
+                tags: d.image_tags.unwrap_or_default(),
+            }))
     }
 
     pub async fn settings(&self, repository: &str) -> Result<RepoSettings, PromoterError> {
@@ -148,15 +146,10 @@ impl Ecr {
                 .set_next_token(token.take())
                 .send()
                 .await;
-            let out = match res {
-                Ok(out) => out,
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|s| s.is_scan_not_found_exception()) =>
-                {
-                    return Ok(ScanState::NotStarted);
-                }
-                Err(e) => return Err(ecr_err("DescribeImageScanFindings", repository, e)),
+            let Some(out) = tolerate(res, |e| e.is_scan_not_found_exception())
+                .map_err(|e| ecr_err("DescribeImageScanFindings", repository, e))?
+            else {
+                return Ok(ScanState::NotStarted);
             };
             let status = out
                 .image_scan_status
@@ -284,15 +277,9 @@ impl Ecr {
             .image_digest(digest)
             .send()
             .await;
-        match res {
-            Ok(_) => Ok(true),
-            // The same manifest already carries this tag: idempotent success.
-            Err(e)
-                if e.as_service_error()
-                    .is_some_and(|s| s.is_image_already_exists_exception()) =>
-            {
-                Ok(false)
-            }
+        // The same manifest already carries this tag: idempotent success (`None`).
+        match tolerate(res, |e| e.is_image_already_exists_exception()) {
+            Ok(done) => Ok(done.is_some()),
             Err(e)
                 if e.as_service_error()
                     .is_some_and(|s| s.is_image_tag_already_exists_exception()) =>

@@ -232,13 +232,13 @@ pub async fn execute(
     }
 }
 
-/// Invokes the function in-process (tests).
-pub struct InProcess<'a>(pub &'a crate::Deps);
+/// Invokes restore-tester in-process (tests).
+pub struct InProcess<'a>(pub &'a restore_tester::Deps);
 
 #[async_trait]
 impl Invoke for InProcess<'_> {
     async fn invoke(&self, payload: Value) -> Result<Value, TaskError> {
-        crate::handler::step(self.0, payload)
+        restore_tester::handler::step(self.0, payload)
             .await
             .map_err(|e| TaskError {
                 error: caretaker_shared::error::Classify::kind(&e)

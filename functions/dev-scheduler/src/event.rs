@@ -1,0 +1,66 @@
+//! Payload → validated request: a manual or scheduled `{"action", "dryRun"?, "at"?}`, or
+//! budget-guard's dev shutdown request (checked against the shared contract: source, action and
+//! a 12-digit account, else refused before anything is read or sent).
+
+use caretaker_shared::contract::ShutdownRequest;
+use caretaker_shared::error::{BadInput, quote};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::domain::Action;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub action: Action,
+    pub dry_run: bool,
+    pub at: Option<DateTime<Utc>>,
+    /// Only this account (a shutdown request from budget-guard names one).
+    pub account: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Payload {
+    action: String,
+    #[serde(default)]
+    dry_run: bool,
+    #[serde(default)]
+    at: Option<String>,
+}
+
+pub fn parse(v: Value) -> Result<Request, BadInput> {
+    if let Some(req) = ShutdownRequest::from_event(&v)? {
+        return Ok(Request {
+            action: Action::Shutdown,
+            dry_run: false,
+            at: None,
+            account: Some(req.account),
+        });
+    }
+    if !v.is_object() {
+        return Err(BadInput::new(
+            "expected a JSON object {\"action\", \"dryRun\"?, \"at\"?}",
+        ));
+    }
+    let p: Payload = serde_json::from_value(v).map_err(|e| {
+        BadInput(format!(
+            "{}; expected {{\"action\", \"dryRun\"?, \"at\"?}}",
+            caretaker_shared::error::cap_message(&e.to_string())
+        ))
+    })?;
+    let at = match p.at {
+        None => None,
+        Some(t) => Some(
+            DateTime::parse_from_rfc3339(&t)
+                .map_err(|_| BadInput(format!("\"at\" {} is not an RFC 3339 time", quote(&t))))?
+                .with_timezone(&Utc),
+        ),
+    };
+    Ok(Request {
+        action: Action::parse(&p.action).map_err(BadInput)?,
+        dry_run: p.dry_run,
+        at,
+        account: None,
+    })
+}
