@@ -68,13 +68,28 @@ pub fn diagnostic<E: Classify + 'static>(err: &E) -> Diagnostic {
 }
 
 /// `impl From<$error> for lambda_runtime::Diagnostic` through [`diagnostic`]: the block every
-/// function crate's error enum needs, written once.
+/// function crate's error enum needs, written once. With `, shared via $variant` (the enum's
+/// `SharedError` variant), also `From` bad input, a failed AWS call and a configuration error,
+/// so `?` works on each of them.
 #[macro_export]
 macro_rules! impl_diagnostic {
     ($error:ty) => {
         impl From<$error> for ::lambda_runtime::Diagnostic {
             fn from(err: $error) -> Self {
                 $crate::error::diagnostic(&err)
+            }
+        }
+    };
+    ($error:ty, shared via $variant:path) => {
+        $crate::impl_diagnostic!($error);
+        $crate::impl_diagnostic!(@from $error, $variant, $crate::config::ConfigError);
+        $crate::impl_diagnostic!(@from $error, $variant, $crate::error::BadInput);
+        $crate::impl_diagnostic!(@from $error, $variant, $crate::aws::AwsError);
+    };
+    (@from $error:ty, $variant:path, $from:ty) => {
+        impl From<$from> for $error {
+            fn from(e: $from) -> Self {
+                $variant($crate::SharedError::from(e))
             }
         }
     };
@@ -128,6 +143,8 @@ impl Classify for BadInput {
 #[derive(Debug, thiserror::Error)]
 pub enum SharedError {
     #[error(transparent)]
+    Input(#[from] BadInput),
+    #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
     #[error("assuming role {role_arn} failed")]
     AssumeRole {
@@ -150,7 +167,9 @@ pub enum SharedError {
 impl Classify for SharedError {
     fn kind(&self) -> ErrorKind {
         match self {
-            SharedError::Config(_) | SharedError::WebhookSecret { .. } => ErrorKind::InvalidInput,
+            SharedError::Input(_) | SharedError::Config(_) | SharedError::WebhookSecret { .. } => {
+                ErrorKind::InvalidInput
+            }
             SharedError::AssumeRole { .. } | SharedError::Notify { .. } => ErrorKind::Retryable,
             SharedError::Aws(e) => e.kind(),
         }

@@ -106,6 +106,14 @@ impl Invocation {
         }
     }
 
+    /// For an event whose correlation id is its EventBridge `id`, if it has one.
+    pub fn for_event(
+        function: &'static str,
+        event: &lambda_runtime::LambdaEvent<serde_json::Value>,
+    ) -> Self {
+        Invocation::new(function, &event.context, event_id(&event.payload))
+    }
+
     /// The span every log line of this invocation is written in.
     pub fn span(&self) -> Span {
         tracing::info_span!(

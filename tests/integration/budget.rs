@@ -704,3 +704,47 @@ async fn the_scheduled_daily_run_sends_one_digest_a_day() {
         "asked for by hand, the digest is always sent"
     );
 }
+
+#[tokio::test]
+async fn the_daily_report_agrees_with_itself_and_odd_input_is_refused() {
+    let fx = Fx::new(
+        &[
+            ("dev", "dev-near", "400", "330", Some("390"), None),
+            // 99.9988 % of the limit: no 100 % alert, and never shown as the limit.
+            ("dev", "dev-just-under", "400.10", "400.095", None, None),
+        ],
+        false,
+    )
+    .await;
+    let r = run(&fx.deps, Command::Daily, now()).await.unwrap();
+    let t = &r.totals;
+    assert_eq!(r.action, "daily");
+    assert_eq!(
+        r.summary,
+        format!(
+            "budget-guard daily: changed {}, unchanged {}, skipped {}, failed {}",
+            t.changed, t.unchanged, t.skipped, t.failed
+        ),
+        "{r:#?}"
+    );
+    let msgs = fx.alerts().await;
+    let under = msgs
+        .iter()
+        .find(|m| m.contains("dev-just-under at"))
+        .unwrap();
+    assert!(
+        under.contains("Thresholds crossed: 50% actual, 80% actual\n")
+            && under.contains("at 99.9% of $400.10")
+            && under.starts_with("[WARNING]"),
+        "99.9988 % is not the 100 % alert: {under}"
+    );
+    let digest = msgs.iter().find(|m| m.contains("Cost digest")).unwrap();
+    assert!(
+        digest.contains("$400.09 of $400.10 (99.9%)"),
+        "a spend below the limit never reads as the limit: {digest}"
+    );
+    for payload in [json!({"Records": []}), json!(["reconcile", true])] {
+        let err = parse(payload.clone()).unwrap_err();
+        assert!(!err.to_string().is_empty(), "{payload}");
+    }
+}

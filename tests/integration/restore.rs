@@ -628,3 +628,233 @@ fn state_machine_definition_is_safe() {
     }
     assert!(def["TimeoutSeconds"].as_u64().is_some());
 }
+
+#[tokio::test]
+async fn cleanup_deletes_the_secret_first_and_everything_it_can_whatever_fails() {
+    let fx = Fx::new(CHECKS, 1).await;
+    let rds = fx.rds();
+    let run_id = "cleanup-faults";
+    // The run's secret (a live password), its instance, and one that claims the run's id but
+    // lacks the restore-test mark: deleting that one is refused.
+    aws_sdk_secretsmanager::Client::new(&fx.sdk)
+        .create_secret()
+        .name(format!("caretaker/restore-test/{run_id}"))
+        .secret_string("pw")
+        .send()
+        .await
+        .unwrap();
+    for (id, marked) in [("rt-foreign-db", false), ("rt-ours-db", true)] {
+        let mut req = rds
+            .create_db_instance()
+            .db_instance_identifier(id)
+            .engine("postgres")
+            .db_instance_class("db.t4g.micro")
+            .allocated_storage(20)
+            .master_username("m")
+            .master_user_password("password123")
+            .tags(Tag::builder().key("caretaker:run-id").value(run_id).build());
+        if marked {
+            req = req.tags(
+                Tag::builder()
+                    .key("caretaker:restore-test")
+                    .value("true")
+                    .build(),
+            );
+        }
+        req.send().await.unwrap();
+    }
+    let state: Value = json!({});
+    let err = restore_tester::handler::step(
+        &fx.deps,
+        json!({"step": "cleanup", "runId": run_id, "state": state}),
+    )
+    .await
+    .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("rt-foreign-db") && msg.contains("not tagged"),
+        "{msg}"
+    );
+    assert_eq!(
+        caretaker_shared::error::Classify::kind(&err).as_str(),
+        "Retryable"
+    );
+    let (instances, secrets) = fx.leftovers().await;
+    assert!(
+        secrets.is_empty(),
+        "the password outlived the cleanup: {secrets:?}"
+    );
+    assert_eq!(
+        instances,
+        vec!["rt-foreign-db".to_owned()],
+        "ours deleted, the other kept"
+    );
+}
+
+#[tokio::test]
+async fn identifiers_and_shapes_are_checked_before_they_name_anything() {
+    let fx = Fx::new(CHECKS, 1).await;
+    let sm = aws_sdk_secretsmanager::Client::new(&fx.sdk);
+    sm.create_secret()
+        .name("caretaker/restore-test/other-run")
+        .secret_string("pw")
+        .send()
+        .await
+        .unwrap();
+    for (file, needle) in [
+        (
+            include_str!("../../events/restore-tester/bad-run-id.json"),
+            "runId",
+        ),
+        (
+            include_str!("../../events/restore-tester/bad-input-array.json"),
+            "not an object",
+        ),
+    ] {
+        let err = restore_tester::handler::step(&fx.deps, serde_json::from_str(file).unwrap())
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains(needle), "{err}");
+        assert_eq!(
+            lambda_runtime::Diagnostic::from(err).error_type,
+            "InvalidInput"
+        );
+    }
+    let unknown = json!({"step": "start", "runId": "r1",
+                         "input": {"sourceInstance": "innovate-prod-db", "snapshot": "no-such-snapshot"}});
+    let err = restore_tester::handler::step(&fx.deps, unknown)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("no-such-snapshot"), "{err}");
+    assert_eq!(
+        lambda_runtime::Diagnostic::from(err).error_type,
+        "InvalidInput"
+    );
+    assert_eq!(
+        fx.leftovers().await,
+        (vec![], vec!["caretaker/restore-test/other-run".to_owned()]),
+        "nothing created, nothing deleted"
+    );
+}
+
+#[tokio::test]
+async fn a_dry_run_succeeds_and_writes_nothing() {
+    let fx = Fx::new(CHECKS, 1).await;
+    let (exec, _, _) = run(
+        &fx,
+        None,
+        serde_json::from_str(include_str!("../../events/restore-tester/dry-run.json")).unwrap(),
+    )
+    .await;
+    assert!(
+        exec.succeeded,
+        "a dry run is not a failed execution: {:?}",
+        exec.error
+    );
+    let objects = aws_sdk_s3::Client::new(&fx.sdk)
+        .list_objects_v2()
+        .bucket(&fx.bucket)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(objects.key_count.unwrap_or(0), 0, "no evidence written");
+    assert!(drain(&fx.sdk, &fx.queue).await.is_empty(), "nothing sent");
+}
+
+#[tokio::test]
+async fn when_the_evidence_cannot_be_written_people_are_still_told() {
+    let mut fx = Fx::new(CHECKS, 1).await;
+    fx.deps.config.evidence_bucket = Some(format!("{}-gone", fx.bucket));
+    let state = json!({"sourceInstance": "innovate-prod-db", "error": {"Error": "Internal", "Cause": "boom"}});
+    let err = restore_tester::handler::step(
+        &fx.deps,
+        json!({"step": "report", "runId": "evidence-fails", "state": state}),
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("PutObject"), "{err}");
+    let msgs = drain(&fx.sdk, &fx.queue).await;
+    assert!(
+        msgs.len() == 1 && msgs[0].contains("FAILED") && msgs[0].contains("NOT written"),
+        "{msgs:?}"
+    );
+}
+
+/// The template's tagging permission, read as data: only `rt-*` instances, only the tag keys the
+/// function writes (compared with what a real start wrote), `env` only as `restore-test`.
+#[tokio::test]
+async fn the_tagging_permission_is_exactly_what_a_restore_writes() {
+    let template: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(include_str!("../../template.yaml")).unwrap();
+    let statements =
+        template["Resources"]["RestoreTesterFunction"]["Properties"]["Policies"][0]["Statement"]
+            .as_sequence()
+            .unwrap();
+    let tagging: Vec<_> = statements
+        .iter()
+        .filter(|s| {
+            s["Action"]
+                .as_sequence()
+                .is_some_and(|a| a.iter().any(|x| x == "rds:AddTagsToResource"))
+        })
+        .collect();
+    assert_eq!(tagging.len(), 1, "one statement may tag");
+    let st = tagging[0];
+    let resource = format!("{:?}", st["Resource"]);
+    assert!(resource.contains(":db:rt-*"), "{resource}");
+    let cond = &st["Condition"];
+    assert_eq!(cond["StringEquals"]["aws:RequestTag/env"], "restore-test");
+    let allowed: std::collections::BTreeSet<String> =
+        cond["ForAllValues:StringEquals"]["aws:TagKeys"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .map(|k| k.as_str().unwrap().to_owned())
+            .collect();
+
+    let fx = Fx::new(CHECKS, 1).await;
+    let run =
+        restore_tester::steps::start(&fx.deps, "iam-check", start_input(), chrono::Utc::now())
+            .await
+            .unwrap();
+    assert!(run.restore_instance.starts_with("rt-"));
+    let arn = fx
+        .rds()
+        .describe_db_instances()
+        .db_instance_identifier(&run.restore_instance)
+        .send()
+        .await
+        .unwrap()
+        .db_instances
+        .unwrap()[0]
+        .db_instance_arn
+        .clone()
+        .unwrap();
+    let written = fx
+        .rds()
+        .list_tags_for_resource()
+        .resource_name(arn)
+        .send()
+        .await
+        .unwrap()
+        .tag_list
+        .unwrap_or_default();
+    let keys: std::collections::BTreeSet<String> =
+        written.iter().filter_map(|t| t.key.clone()).collect();
+    assert_eq!(
+        keys, allowed,
+        "the tags written are exactly the tags allowed"
+    );
+    assert!(
+        written
+            .iter()
+            .any(|t| t.key.as_deref() == Some("env") && t.value.as_deref() == Some("restore-test"))
+    );
+    let state = restore_tester::run::State {
+        run: Some(run),
+        ..Default::default()
+    };
+    restore_tester::steps::cleanup(&fx.deps, "iam-check", &state)
+        .await
+        .unwrap();
+}

@@ -24,7 +24,7 @@ fn dec(s: Option<&Spend>) -> Option<Decimal> {
 }
 
 fn build_err(e: impl std::fmt::Display) -> GuardError {
-    GuardError::Input(BadInput(format!("budget definition: {e}")))
+    BadInput(format!("budget definition: {e}")).into()
 }
 
 // CostFilters is deprecated in favour of FilterExpression, but still accepted by AWS and the

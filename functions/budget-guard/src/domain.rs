@@ -9,9 +9,14 @@ use rust_decimal::Decimal;
 use rust_decimal::prelude::*;
 use serde::{Deserialize, Serialize};
 
+/// Rounded as accountants expect: to the cent, half away from zero (400.105 → 400.11).
+fn cents(d: Decimal) -> Decimal {
+    d.round_dp_with_strategy(2, RoundingStrategy::MidpointAwayFromZero)
+}
+
 /// `$1,234.50`.
 pub fn money(d: Decimal) -> String {
-    let d = d.round_dp(2);
+    let d = cents(d);
     let s = format!("{:.2}", d.abs());
     let (int, frac) = s.split_once('.').unwrap_or((&s, "00"));
     let mut grouped = String::new();
@@ -27,11 +32,49 @@ pub fn money(d: Decimal) -> String {
     )
 }
 
-pub fn percent(part: Decimal, whole: Decimal) -> Decimal {
+/// An amount shown beside its limit: rounded to the cent, except that a spend below the limit is
+/// never shown equal to or above it, nor one above it as equal or below (400.095 of 400.10 reads
+/// $400.09, not $400.10).
+pub fn money_against(spend: Decimal, limit: Decimal) -> String {
+    money(beside(spend, limit, cents, Decimal::new(1, 2)))
+}
+
+/// `value` rounded by `round`, moved one `step` off the rounded `bound` when rounding alone would
+/// put it on the wrong side of (or onto) the bound.
+fn beside(
+    value: Decimal,
+    bound: Decimal,
+    round: impl Fn(Decimal) -> Decimal,
+    step: Decimal,
+) -> Decimal {
+    let (v, b) = (round(value), round(bound));
+    if value < bound && v >= b {
+        b - step
+    } else if value > bound && v <= b {
+        b + step
+    } else {
+        v
+    }
+}
+
+/// The exact share of `whole` that `part` is, in percent: what thresholds compare.
+pub fn ratio(part: Decimal, whole: Decimal) -> Decimal {
     if whole.is_zero() {
         return Decimal::ZERO;
     }
-    (part * Decimal::from(100) / whole).round_dp(1)
+    part * Decimal::from(100) / whole
+}
+
+/// The share for display, to one decimal (half away from zero), never shown at or over 100 when
+/// below it, nor at or under 100 when over it.
+pub fn percent(part: Decimal, whole: Decimal) -> Decimal {
+    let tenth = |d: Decimal| d.round_dp_with_strategy(1, RoundingStrategy::MidpointAwayFromZero);
+    beside(
+        ratio(part, whole),
+        Decimal::from(100),
+        tenth,
+        Decimal::new(1, 1),
+    )
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -112,7 +155,8 @@ pub fn crossed(actual: Decimal, forecast: Option<Decimal>, limit: Decimal) -> Ve
                 Basis::Actual => Some(actual),
                 Basis::Forecast => forecast,
             };
-            spend.is_some_and(|s| percent(s, limit) >= Decimal::from(t.percent))
+            // Exact: 99.9988 % is not 100 %.
+            spend.is_some_and(|s| ratio(s, limit) >= Decimal::from(t.percent))
         })
         .collect()
 }
@@ -361,6 +405,35 @@ mod tests {
             },
         ];
         assert_eq!(missing_alerts(&partial), all[1..].to_vec());
+    }
+
+    #[test]
+    fn thresholds_compare_exact_amounts_not_rounded_ones() {
+        // 400.095 of 400.10 is 99.9988 %: not the 100 % alert.
+        let t = crossed(d("400.095"), None, d("400.10"));
+        assert!(
+            !t.iter().any(|t| t.percent == 100),
+            "{:?}",
+            t.iter().map(Threshold::key).collect::<Vec<_>>()
+        );
+        assert!(
+            crossed(d("400.10"), None, d("400.10"))
+                .iter()
+                .any(|t| t.percent == 100)
+        );
+    }
+
+    #[test]
+    fn money_rounds_half_away_from_zero_and_never_crosses_the_limit() {
+        assert_eq!(money(d("400.105")), "$400.11");
+        assert_eq!(money(d("-400.105")), "-$400.11");
+        assert_eq!(money_against(d("400.095"), d("400.10")), "$400.09");
+        assert_eq!(money_against(d("400.104"), d("400.10")), "$400.11");
+        assert_eq!(money_against(d("400.10"), d("400.10")), "$400.10");
+        assert_eq!(money_against(d("12.344"), d("400.10")), "$12.34");
+        assert_eq!(percent(d("400.095"), d("400.10")), d("99.9"));
+        assert_eq!(percent(d("400.2"), d("400")), d("100.1"));
+        assert_eq!(percent(d("330"), d("400")), d("82.5"));
     }
 
     #[test]

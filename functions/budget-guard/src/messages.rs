@@ -8,7 +8,7 @@ use rust_decimal::Decimal;
 
 use crate::domain::{
     Anomaly, Basis, BudgetsNotice, DesiredBudget, ExistingBudget, Threshold, days_left_in_month,
-    money, percent,
+    money, money_against, percent,
 };
 
 pub(crate) fn threshold(
@@ -50,12 +50,18 @@ pub(crate) fn threshold(
         )
     };
     let mut n = Notification::new(severity, title)
-        .fact("Spent so far", format!("{} ({pct}%)", money(b.actual)))
-        .fact("Days left in the month", days_left_in_month(today));
+        .fact(
+            "Spent so far",
+            format!("{} ({pct}%)", money_against(b.actual, b.limit)),
+        )
+        .fact(
+            "Days left in the month",
+            format!("{} (today included)", days_left_in_month(today)),
+        );
     if let Some(f) = b.forecast {
         n = n.fact(
             "Forecast for the month",
-            format!("{} ({}%)", money(f), percent(f, b.limit)),
+            format!("{} ({}%)", money_against(f, b.limit), percent(f, b.limit)),
         );
     }
     n = n.fact("Thresholds crossed", labels(fresh));
@@ -87,7 +93,7 @@ pub(crate) fn shutdown_reason(d: &DesiredBudget, b: &ExistingBudget, at: Thresho
         "{} reached {} ({} of {})",
         d.name,
         at.label(),
-        money(spend),
+        money_against(spend, b.limit),
         money(b.limit)
     )
 }
@@ -236,7 +242,7 @@ pub(crate) fn digest(
     let mut n = Notification::new(
         Severity::Info,
         format!(
-            "Cost digest {today}: {} days left in the month",
+            "Cost digest {today}: {} days left in the month (today included)",
             days_left_in_month(today)
         ),
     );
@@ -258,7 +264,7 @@ pub(crate) fn digest(
                         format!("{} ({account})", b.name),
                         format!(
                             "{} of {} ({pct}%), {trend}",
-                            money(b.actual),
+                            money_against(b.actual, b.limit),
                             money(b.limit)
                         ),
                     );

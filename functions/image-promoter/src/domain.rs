@@ -203,26 +203,22 @@ mod tests {
         .unwrap()
     }
 
+    /// A complete scan with these findings, decided for `backend` now.
+    fn decide_now(findings: Vec<Finding>, p: &Policy) -> Decision {
+        decide(&Scan::Complete(findings), p, "backend", today(), now())
+    }
+
     #[test]
     fn clean_scan_promotes() {
-        let d = decide(
-            &Scan::Complete(vec![f("CVE-1", Severity::Medium, "a")]),
-            &policy(""),
-            "backend",
-            today(),
-            now(),
-        );
+        let d = decide_now(vec![f("CVE-1", Severity::Medium, "a")], &policy(""));
         assert!(d.promote, "{d:?}");
     }
 
     #[test]
     fn critical_blocks_and_names_the_finding() {
-        let d = decide(
-            &Scan::Complete(vec![f("CVE-2026-1", Severity::Critical, "openssl")]),
+        let d = decide_now(
+            vec![f("CVE-2026-1", Severity::Critical, "openssl")],
             &policy(""),
-            "backend",
-            today(),
-            now(),
         );
         assert!(!d.promote);
         assert_eq!(d.blocking[0].id, "CVE-2026-1");
@@ -232,13 +228,7 @@ mod tests {
     #[test]
     fn valid_waiver_allows_high() {
         let w = r#"{"cve":"CVE-2026-2","package":"zlib","reason":"not reachable","expires":"2026-12-31"}"#;
-        let d = decide(
-            &Scan::Complete(vec![f("CVE-2026-2", Severity::High, "zlib")]),
-            &policy(w),
-            "backend",
-            today(),
-            now(),
-        );
+        let d = decide_now(vec![f("CVE-2026-2", Severity::High, "zlib")], &policy(w));
         assert!(d.promote, "{d:?}");
         assert_eq!(d.waived.len(), 1);
     }
@@ -246,13 +236,7 @@ mod tests {
     #[test]
     fn expired_waiver_no_longer_allows_high_and_is_reported() {
         let w = r#"{"cve":"CVE-2026-2","reason":"not reachable","expires":"2026-11-27"}"#;
-        let d = decide(
-            &Scan::Complete(vec![f("CVE-2026-2", Severity::High, "zlib")]),
-            &policy(w),
-            "backend",
-            today(),
-            now(),
-        );
+        let d = decide_now(vec![f("CVE-2026-2", Severity::High, "zlib")], &policy(w));
         assert!(!d.promote);
         assert_eq!(d.expired_waivers, vec!["CVE-2026-2 expired 2026-11-27"]);
     }
@@ -261,13 +245,7 @@ mod tests {
     fn waiver_scoped_to_other_package_or_repository_does_not_apply() {
         let w = r#"{"cve":"CVE-2026-2","package":"other","reason":"r","expires":"2027-01-01"},
                    {"cve":"CVE-2026-2","repositories":["frontend"],"reason":"r","expires":"2027-01-01"}"#;
-        let d = decide(
-            &Scan::Complete(vec![f("CVE-2026-2", Severity::High, "zlib")]),
-            &policy(w),
-            "backend",
-            today(),
-            now(),
-        );
+        let d = decide_now(vec![f("CVE-2026-2", Severity::High, "zlib")], &policy(w));
         assert!(!d.promote);
         assert_eq!(
             d.stale_waivers.len(),
@@ -279,13 +257,7 @@ mod tests {
     #[test]
     fn stale_waiver_is_reported() {
         let w = r#"{"cve":"CVE-2000-1","reason":"old","expires":"2027-01-01"}"#;
-        let d = decide(
-            &Scan::Complete(vec![]),
-            &policy(w),
-            "backend",
-            today(),
-            now(),
-        );
+        let d = decide_now(vec![], &policy(w));
         assert!(d.promote);
         assert_eq!(d.stale_waivers, vec!["CVE-2000-1 matches no finding"]);
     }

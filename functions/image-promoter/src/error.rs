@@ -1,15 +1,10 @@
 //! One error enum for the promoter.
 
-use caretaker_shared::aws::AwsError;
-use caretaker_shared::error::{BadInput, Classify, ErrorKind};
-use caretaker_shared::{SharedError, config::ConfigError};
+use caretaker_shared::SharedError;
+use caretaker_shared::error::{Classify, ErrorKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PromoterError {
-    #[error(transparent)]
-    Input(#[from] BadInput),
-    #[error(transparent)]
-    Aws(#[from] AwsError),
     /// Configuration, or the notifiers could not be set up (an unusable webhook secret).
     #[error(transparent)]
     Shared(#[from] SharedError),
@@ -20,17 +15,9 @@ pub enum PromoterError {
     Conflict(String),
 }
 
-impl From<ConfigError> for PromoterError {
-    fn from(e: ConfigError) -> Self {
-        PromoterError::Shared(e.into())
-    }
-}
-
 impl Classify for PromoterError {
     fn kind(&self) -> ErrorKind {
         match self {
-            PromoterError::Input(e) => e.kind(),
-            PromoterError::Aws(e) => e.kind(),
             PromoterError::Shared(e) => e.kind(),
             PromoterError::NotFound { .. } => ErrorKind::InvalidInput,
             PromoterError::Conflict(_) => ErrorKind::PolicyViolation,
@@ -38,4 +25,4 @@ impl Classify for PromoterError {
     }
 }
 
-caretaker_shared::impl_diagnostic!(PromoterError);
+caretaker_shared::impl_diagnostic!(PromoterError, shared via PromoterError::Shared);

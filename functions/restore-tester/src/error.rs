@@ -1,16 +1,11 @@
 //! One error enum for the restore tester. Step Functions' Retry and Catch match on the error
 //! type (`Retryable`, `InvalidInput`, `PolicyViolation`, `Internal`).
 
-use caretaker_shared::aws::AwsError;
-use caretaker_shared::error::{BadInput, Classify, ErrorKind};
-use caretaker_shared::{SharedError, config::ConfigError};
+use caretaker_shared::SharedError;
+use caretaker_shared::error::{Classify, ErrorKind};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RestoreError {
-    #[error(transparent)]
-    Input(#[from] BadInput),
-    #[error(transparent)]
-    Aws(#[from] AwsError),
     #[error(transparent)]
     Shared(#[from] SharedError),
     /// Something the input names does not exist (a source instance, a snapshot).
@@ -31,17 +26,9 @@ pub enum RestoreError {
     Leftovers(String),
 }
 
-impl From<ConfigError> for RestoreError {
-    fn from(e: ConfigError) -> Self {
-        RestoreError::Shared(e.into())
-    }
-}
-
 impl Classify for RestoreError {
     fn kind(&self) -> ErrorKind {
         match self {
-            RestoreError::Input(e) => e.kind(),
-            RestoreError::Aws(e) => e.kind(),
             RestoreError::Shared(e) => e.kind(),
             RestoreError::NotFound(_) => ErrorKind::InvalidInput,
             RestoreError::DeadlineExceeded(_) => ErrorKind::Internal,
@@ -52,4 +39,4 @@ impl Classify for RestoreError {
     }
 }
 
-caretaker_shared::impl_diagnostic!(RestoreError);
+caretaker_shared::impl_diagnostic!(RestoreError, shared via RestoreError::Shared);

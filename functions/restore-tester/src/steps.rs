@@ -31,13 +31,7 @@ pub async fn start(
     now: DateTime<Utc>,
 ) -> Result<Run, RestoreError> {
     let input = event::start_input(input)?;
-    if !domain::valid_run_id(run_id) {
-        return Err(caretaker_shared::BadInput(format!(
-            "runId {} is not an execution name",
-            caretaker_shared::error::quote(run_id)
-        ))
-        .into());
-    }
+    event::check_run_id(run_id)?;
     let source = aws::instance(deps, &input.source_instance)
         .await?
         .ok_or_else(|| {
@@ -137,14 +131,7 @@ pub async fn poll(
             run.deadline
         )));
     }
-    let i = aws::instance(deps, &run.restore_instance)
-        .await?
-        .ok_or_else(|| {
-            RestoreError::NotFound(format!(
-                "restored instance {} disappeared",
-                run.restore_instance
-            ))
-        })?;
+    let i = restored(deps, &run).await?;
     run.polls += 1;
     run.status = i.db_instance_status.clone().unwrap_or_default();
     let pending_password = i
@@ -162,6 +149,18 @@ pub async fn poll(
         run.polls = 0;
     }
     Ok(run)
+}
+
+/// The run's restored instance, which must still exist.
+async fn restored(deps: &Deps, run: &Run) -> Result<aws_sdk_rds::types::DbInstance, RestoreError> {
+    aws::instance(deps, &run.restore_instance)
+        .await?
+        .ok_or_else(|| {
+            RestoreError::NotFound(format!(
+                "restored instance {} disappeared",
+                run.restore_instance
+            ))
+        })
 }
 
 /// A fresh master password for the throwaway instance, kept only in a temporary secret.
@@ -205,14 +204,7 @@ pub async fn verify(
     run: &Run,
     now: impl Fn() -> DateTime<Utc>,
 ) -> Result<Verification, RestoreError> {
-    let i = aws::instance(deps, &run.restore_instance)
-        .await?
-        .ok_or_else(|| {
-            RestoreError::NotFound(format!(
-                "restored instance {} disappeared",
-                run.restore_instance
-            ))
-        })?;
+    let i = restored(deps, run).await?;
     let endpoint = i.endpoint.clone().ok_or_else(|| {
         RestoreError::NotFound(format!("{} has no endpoint", run.restore_instance))
     })?;

@@ -4,19 +4,20 @@
 //! set, stage already moved), so a retry or a replay does nothing it has already done.
 
 use lambda_runtime::LambdaEvent;
-use secrecy::SecretString;
 use tracing::info;
 
 use caretaker_shared::report::{Outcome, RunReport};
 use caretaker_shared::telemetry::Invocation;
 
 use crate::config::Strategy;
-use crate::db::{self, DbError};
-use crate::domain::{self, CURRENT, Gate, PENDING, PREVIOUS, Step};
+use crate::db::DbError;
+use crate::domain::{self, CURRENT, Gate, PENDING, Step};
 use crate::error::RotatorError;
 use crate::event::RotationEvent;
-use crate::secret::{DbSecret, MasterSecret};
+use crate::secret::DbSecret;
 use crate::{Deps, FUNCTION};
+
+mod set;
 
 /// Lambda entry: parse, rotate one step, log and return the report. The token correlates the
 /// four steps of one rotation.
@@ -53,7 +54,7 @@ pub async fn run_step(deps: &Deps, ev: &RotationEvent) -> Result<RunReport, Rota
         Gate::AlreadyCurrent => Outcome::skipped(format!("version {token} is already AWSCURRENT")),
         Gate::Proceed => match step {
             Step::Create => create(deps, ev).await?,
-            Step::Set => set(deps, secret, token).await?,
+            Step::Set => set::set(deps, secret, token).await?,
             Step::Test => test(deps, secret, token).await?,
             Step::Finish => finish(deps, secret, token, &meta.versions).await?,
         },
@@ -72,7 +73,7 @@ pub async fn run_step(deps: &Deps, ev: &RotationEvent) -> Result<RunReport, Rota
     Ok(report.finish())
 }
 
-async fn load(
+pub(super) async fn load(
     deps: &Deps,
     secret: &str,
     stage: &str,
@@ -90,7 +91,7 @@ async fn load(
     }
 }
 
-async fn must_load(
+pub(super) async fn must_load(
     deps: &Deps,
     secret: &str,
     stage: &str,
@@ -137,181 +138,9 @@ async fn create(deps: &Deps, ev: &RotationEvent) -> Result<Outcome, RotatorError
     )))
 }
 
-fn db_err(what: impl Into<String>) -> impl FnOnce(DbError) -> RotatorError {
+pub(super) fn db_err(what: impl Into<String>) -> impl FnOnce(DbError) -> RotatorError {
     let what = what.into();
     move |source| RotatorError::Database { what, source }
-}
-
-/// setSecret: make the database accept the pending credentials.
-async fn set(deps: &Deps, secret: &str, token: &str) -> Result<Outcome, RotatorError> {
-    let current = must_load(deps, secret, CURRENT, None).await?;
-    let pending = must_load(deps, secret, PENDING, Some(token)).await?;
-    if pending.host != current.host {
-        return Err(RotatorError::Mismatch(format!(
-            "pending host {} differs from current host {} in secret {secret}",
-            pending.host, current.host
-        )));
-    }
-    match deps.config.strategy {
-        Strategy::SingleUser => set_single(deps, secret, &current, &pending).await,
-        Strategy::AlternatingUsers => set_alternating(deps, secret, &current, &pending).await,
-    }
-}
-
-async fn set_single(
-    deps: &Deps,
-    secret: &str,
-    current: &DbSecret,
-    pending: &DbSecret,
-) -> Result<Outcome, RotatorError> {
-    if pending.username != current.username {
-        return Err(RotatorError::Mismatch(format!(
-            "pending user {} differs from current user {} (single-user rotation)",
-            pending.username, current.username
-        )));
-    }
-    // Current first: in a normal rotation it works, so the database logs no failed login.
-    let first = match deps.connector.connect(current).await {
-        Ok(session) => {
-            db::set_password(&session, &pending.username, &pending.password)
-                .await
-                .map_err(db_err(format!(
-                    "setting the password of {}",
-                    pending.username
-                )))?;
-            return Ok(Outcome::changed(format!(
-                "set new password for {} (as current)",
-                pending.username
-            )));
-        }
-        Err(e) if e.is_auth_failure() => e,
-        Err(e) => return Err(db_err(format!("logging in as {}", current.username))(e)),
-    };
-    // A retry after the password was already set: pending logs in, nothing to do.
-    if deps.connector.connect(pending).await.is_ok() {
-        return Ok(Outcome::skipped("pending password already set"));
-    }
-    // The current password may be stale after an interrupted earlier rotation: try previous.
-    if let Some(previous) = load(deps, secret, PREVIOUS, None).await?
-        && previous.username == pending.username
-        && previous.host == pending.host
-        && let Ok(session) = deps.connector.connect(&previous).await
-    {
-        db::set_password(&session, &pending.username, &pending.password)
-            .await
-            .map_err(db_err(format!(
-                "setting the password of {}",
-                pending.username
-            )))?;
-        return Ok(Outcome::changed(format!(
-            "set new password for {} (as previous)",
-            pending.username
-        )));
-    }
-    Err(db_err(format!(
-        "no stored credential (current, pending, previous) logs in as {}",
-        current.username
-    ))(first))
-}
-
-async fn set_alternating(
-    deps: &Deps,
-    secret: &str,
-    current: &DbSecret,
-    pending: &DbSecret,
-) -> Result<Outcome, RotatorError> {
-    if pending.username != domain::alternate_username(&current.username)? {
-        return Err(RotatorError::Mismatch(format!(
-            "pending user {} is not the alternate of current user {}",
-            pending.username, current.username
-        )));
-    }
-    deps.connector
-        .connect(current)
-        .await
-        .map_err(db_err(format!(
-            "logging in as current user {}",
-            current.username
-        )))?;
-    let master = master_login(deps, secret, current).await?;
-    let session = deps
-        .connector
-        .connect(&master)
-        .await
-        .map_err(db_err(format!(
-            "logging in as master user {}",
-            master.username
-        )))?;
-    let original = domain::base_username(&current.username);
-    if pending.username == original {
-        db::set_password(&session, &pending.username, &pending.password)
-            .await
-            .map_err(db_err(format!(
-                "setting the password of {}",
-                pending.username
-            )))?;
-        return Ok(Outcome::changed(format!(
-            "set new password for {}",
-            pending.username
-        )));
-    }
-    let created = db::ensure_clone(&session, original, &pending.username, &pending.password)
-        .await
-        .map_err(db_err(format!("preparing clone user {}", pending.username)))?;
-    Ok(Outcome::changed(if created {
-        format!("created user {} as a clone of {original}", pending.username)
-    } else {
-        format!("set new password for {}", pending.username)
-    }))
-}
-
-/// The master's login: its credentials, with the connection settings of the current secret (or
-/// the host and port of the database RDS tagged on an RDS-managed master secret).
-async fn master_login(
-    deps: &Deps,
-    secret: &str,
-    current: &DbSecret,
-) -> Result<DbSecret, RotatorError> {
-    let arn = current
-        .masterarn
-        .clone()
-        .ok_or_else(|| RotatorError::BadSecret {
-            secret: secret.to_owned(),
-            stage: CURRENT.into(),
-            reason: "\"masterarn\" is missing (required for alternating-users rotation)".into(),
-        })?;
-    let json =
-        deps.store
-            .get(&arn, CURRENT, None)
-            .await?
-            .ok_or_else(|| RotatorError::MissingVersion {
-                secret: arn.clone(),
-                stage: CURRENT.into(),
-            })?;
-    let master = DbSecret::parse_master(&json).map_err(|reason| RotatorError::BadSecret {
-        secret: arn.clone(),
-        stage: CURRENT.into(),
-        reason,
-    })?;
-    match master {
-        MasterSecret::Full(m) => {
-            if m.host != current.host {
-                return Err(RotatorError::Mismatch(format!(
-                    "master secret {arn} is for host {}, the app secret for {}",
-                    m.host, current.host
-                )));
-            }
-            Ok(current.with_credentials(&m.username, &m.password))
-        }
-        MasterSecret::CredentialsOnly { username, password } => {
-            let meta = deps.store.describe(&arn).await?;
-            let (host, port) = crate::aws::rds_endpoint(&deps.rds, &arn, &meta.tags).await?;
-            let mut login = current.with_credentials(&username, &password);
-            login.host = host;
-            login.port = port;
-            Ok(login)
-        }
-    }
 }
 
 /// testSecret: log in with the pending credentials and run a query. Stands alone, since Secrets
@@ -348,9 +177,4 @@ async fn finish(
         "moved AWSCURRENT to {token}{}",
         from.map(|f| format!(" from {f}")).unwrap_or_default()
     )))
-}
-
-/// Convenience for tools and tests: the password of a version, if any.
-pub fn password_of(s: &DbSecret) -> &SecretString {
-    &s.password
 }

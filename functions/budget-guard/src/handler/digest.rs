@@ -1,0 +1,89 @@
+//! The daily digest: every budget across accounts and this month's top cost drivers.
+
+use aws_sdk_costexplorer::types::{GroupDefinition, GroupDefinitionType};
+use caretaker_shared::report::{Outcome, RunReport};
+use chrono::{DateTime, Datelike, Utc};
+use futures::StreamExt;
+
+use super::{accounts, read_budgets, sent};
+use crate::domain::{self, ExistingBudget};
+use crate::messages::{self, DigestAccount};
+use crate::{Deps, FUNCTION, aws};
+
+/// The daily digest: every budget across accounts, and this month's top cost drivers. The
+/// scheduled run sends it once a day (`once_a_day`); asked for by hand, it is always sent.
+pub async fn digest(deps: &Deps, now: DateTime<Utc>, dry_run: bool, once_a_day: bool) -> RunReport {
+    let mut report = RunReport::new(FUNCTION, "digest", dry_run);
+    let today = now.date_naive();
+    let day_key = domain::digest_key(today);
+    if once_a_day && !dry_run {
+        let claimed = deps.ledger.claim(&day_key, "digest", now).await;
+        let outcome = match claimed {
+            Ok(true) => None,
+            Ok(false) => Some(Outcome::Unchanged),
+            Err(e) => Some(Outcome::failed(e.to_string())),
+        };
+        if let Some(o) = outcome {
+            report.record("digest", &today.to_string(), o);
+            return report.finish();
+        }
+    }
+    // Accounts are read eight at a time (role assumption + DescribeBudgets), in a stable order.
+    let reads: Vec<(String, Result<Vec<ExistingBudget>, String>)> =
+        futures::stream::iter(accounts(deps))
+            .map(|account| async move {
+                let got = read_budgets(deps, &account).await.map(|(_, b)| b);
+                (account, got)
+            })
+            .buffered(8)
+            .collect()
+            .await;
+    let mut parts = Vec::with_capacity(reads.len());
+    for (account, got) in &reads {
+        match got {
+            Ok(budgets) => {
+                for b in budgets {
+                    report
+                        .record("budget", &b.name, Outcome::Unchanged)
+                        .in_account(account)
+                        .detail(
+                            "percentOfLimit",
+                            domain::percent(b.actual, b.limit).to_string(),
+                        );
+                }
+                parts.push(DigestAccount::Read(account, budgets));
+            }
+            Err(e) => {
+                report.record("account", account, Outcome::failed(e.clone()));
+                parts.push(DigestAccount::Unreadable(account, e));
+            }
+        }
+    }
+    let start = format!("{:04}-{:02}-01", today.year(), today.month());
+    let end = (today + chrono::Duration::days(1)).to_string();
+    let mut costs = Vec::new();
+    for (label, kind, key) in [
+        ("Top services", GroupDefinitionType::Dimension, "SERVICE"),
+        ("By env", GroupDefinitionType::Tag, "env"),
+        ("By cost_center", GroupDefinitionType::Tag, "cost_center"),
+    ] {
+        let group = GroupDefinition::builder().r#type(kind).key(key).build();
+        let got = aws::top_costs(&deps.ce, &start, &end, group).await;
+        costs.push((label, got.map_err(|e| e.to_string())));
+    }
+    let note = messages::digest(today, &parts, &costs);
+    if dry_run {
+        report.record(
+            "digest",
+            &today.to_string(),
+            Outcome::changed("send digest"),
+        );
+    } else {
+        let delivery = deps.notifiers.send(&note).await;
+        if once_a_day && delivery.nobody_got_it() {
+            let _ = deps.ledger.release(&day_key).await;
+        }
+        report.record("digest", &today.to_string(), sent(&delivery));
+    }
+    report.finish()
+}

@@ -1,0 +1,90 @@
+//! The node group layer: managed node groups scaled to zero with their size remembered in a
+//! cluster tag, and back.
+
+use caretaker_shared::report::{Outcome, RunReport};
+use futures::StreamExt;
+
+use super::Layer;
+use crate::domain::{self, NgStep, Sizes};
+use crate::eks::{self, Cluster};
+
+impl Layer<'_> {
+    /// Managed node groups of every cluster, `AWS_CONCURRENCY` at a time.
+    pub(super) async fn nodegroups(&self, clusters: &[Cluster], report: &mut RunReport) {
+        for cluster in clusters {
+            let listed = match eks::nodegroups(&self.eks, cluster).await {
+                Ok(l) => l,
+                Err(e) => {
+                    report
+                        .record("eks-cluster", &cluster.name, Outcome::failed(e.to_string()))
+                        .in_account(self.account());
+                    continue;
+                }
+            };
+            let outcomes: Vec<(String, Outcome, Option<Sizes>)> = futures::stream::iter(listed)
+                .map(|ng| async move {
+                    match ng {
+                        Err((id, e)) => (id, Outcome::failed(e.to_string()), None),
+                        Ok(ng) => (ng.id(), self.nodegroup(cluster, &ng).await, Some(ng.sizes)),
+                    }
+                })
+                .buffered(self.deps.config.aws_concurrency)
+                .collect()
+                .await;
+            for (id, outcome, sizes) in outcomes {
+                let r = report
+                    .record("eks-nodegroup", &id, outcome)
+                    .in_account(self.account());
+                if let Some(s) = sizes {
+                    r.detail("size", s.encode());
+                }
+            }
+        }
+    }
+
+    async fn nodegroup(&self, cluster: &Cluster, ng: &domain::NodeGroup) -> Outcome {
+        let up = match self.decider.decide(&ng.tags) {
+            Ok(up) => up,
+            Err(outcome) => return outcome,
+        };
+        let current = ng.sizes;
+        let remembered = cluster
+            .tags
+            .get(&ng.size_tag())
+            .and_then(|s| Sizes::decode(s));
+        match domain::ng_step(up, current, remembered, &ng.status) {
+            NgStep::Nothing => Outcome::Unchanged,
+            NgStep::Skip(why) => Outcome::skipped(why),
+            NgStep::ScaleDown { .. } if self.dry_run => {
+                Outcome::changed(format!("scale to 0 (remember {})", current.encode()))
+            }
+            NgStep::ScaleUp(s) if self.dry_run => {
+                Outcome::changed(format!("scale back to {}", s.encode()))
+            }
+            NgStep::ScaleDown { remember, max } => {
+                // Remember first: if the update then fails, the size is still known.
+                if let Some(s) = remember
+                    && remembered != Some(s)
+                    && let Err(e) = eks::remember_size(&self.eks, cluster, ng, s).await
+                {
+                    return Outcome::failed(format!("could not remember the size: {e}"));
+                }
+                let zero = Sizes {
+                    min: 0,
+                    desired: 0,
+                    max,
+                };
+                match eks::scale(&self.eks, ng, zero).await {
+                    Ok(()) => {
+                        Outcome::changed(format!("scaled to 0 (remembered {})", current.encode()))
+                    }
+                    Err(e) => Outcome::failed(e.to_string()),
+                }
+            }
+            NgStep::ScaleUp(s) => match eks::scale(&self.eks, ng, s).await {
+                Ok(()) => Outcome::changed(format!("scaled back to {}", s.encode())),
+                Err(e) => Outcome::failed(e.to_string()),
+            },
+        }
+    }
+}
