@@ -12,7 +12,7 @@ export CARGO_TERM_COLOR ?= never
 ## demo: start the local stack, seed the estate, run each function as a Lambda binary, print what it did
 demo: bootstrap
 	@echo "==> building the function binaries (the first build of the AWS SDK takes a few minutes)"
-	cargo build --workspace --bins --examples
+	cargo build --workspace --bins
 	tools/stack.py run -- $(VENV)/bin/python tools/demo.py
 
 ## test: formatting, clippy, unit + integration tests against the local stack, template lint
@@ -63,7 +63,7 @@ bench-promoter: bootstrap
 bench-rotator: bootstrap
 	@echo "==> building secret-rotator in release mode"
 	cargo build --release -p secret-rotator
-	tools/stack.py run -- $(VENV)/bin/python tools/bench_rotator.py --binary target/release/secret-rotator
+	tools/stack.py run -- $(VENV)/bin/python tools/bench_rotator.py
 
 stack-up: bootstrap
 	@tools/stack.py up

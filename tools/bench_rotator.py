@@ -12,6 +12,7 @@ A minimal Lambda Runtime API (the protocol the binary speaks on Lambda) feeds it
 import argparse
 import http.server
 import json
+import sys
 import os
 import queue
 import statistics
@@ -23,7 +24,11 @@ from pathlib import Path
 
 import boto3
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cargo_target import target_dir  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
+TARGET = target_dir()
 
 
 class RuntimeApi(http.server.ThreadingHTTPServer):
@@ -68,7 +73,7 @@ def main():
     ap.add_argument("--binary", default=None)
     args = ap.parse_args()
     binary = Path(args.binary).resolve() if args.binary else next(
-        (p for p in (ROOT / "target/release/secret-rotator", ROOT / "target/debug/secret-rotator") if p.exists()), None)
+        (p for p in (TARGET / "release/secret-rotator", TARGET / "debug/secret-rotator") if p.exists()), None)
     if not binary:
         raise SystemExit("build the function first: cargo build --release -p secret-rotator")
 
@@ -141,7 +146,7 @@ def main():
     api.shutdown()
 
     ms = lambda v: f"{v * 1000:7.1f} ms"
-    print(f"secret-rotator benchmark ({binary.relative_to(ROOT)}; local moto + PostgreSQL 15 with TLS;"
+    print(f"secret-rotator benchmark ({binary}; local moto + PostgreSQL 15 with TLS;"
           f" {args.rotations} rotations, {args.cold_starts} cold starts)")
     print(f"  {'':<22}{'median':>10}{'p95':>11}")
     for step, v in steps.items():

@@ -11,6 +11,7 @@ then warm: a second shutdown (nothing to do), a startup; the process's peak memo
 """
 import argparse
 import json
+import sys
 import os
 import signal
 import subprocess
@@ -22,9 +23,13 @@ from pathlib import Path
 
 import boto3
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cargo_target import target_dir  # noqa: E402
+
 from bench_rotator import RuntimeApi
 
 ROOT = Path(__file__).resolve().parent.parent
+TARGET = target_dir()
 TAGS = {"env": "dev", "project": "innovate", "cost_center": "engineering"}
 
 
@@ -81,11 +86,11 @@ def cleanup_aws(eks, rds, cluster, groups, prefix):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--sizes", default="10,100,1000")
-    ap.add_argument("--binary", default=str(ROOT / "target/release/dev-scheduler"))
-    ap.add_argument("--standin", default=str(ROOT / "target/release/kube-standin"))
+    ap.add_argument("--binary", default=str(TARGET / "release/dev-scheduler"))
+    ap.add_argument("--standin", default=str(TARGET / "release/kube-standin"))
     args = ap.parse_args()
     binary = Path(args.binary)
-    print(f"dev-scheduler benchmark ({binary.relative_to(ROOT)} as a Lambda process; moto + the Kubernetes"
+    print(f"dev-scheduler benchmark ({binary} as a Lambda process; moto + the Kubernetes"
           " stand-in process over TLS)")
     print(f"  {'workloads':>9} {'NGs/DBs':>8}  {'cold start + shutdown':>22}  {'shutdown again':>15}  {'startup':>9}"
           f"  {'peak memory':>12}")

@@ -16,9 +16,14 @@ from pathlib import Path
 
 import boto3
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cargo_target import target_dir  # noqa: E402
+
 ROOT = Path(__file__).resolve().parent.parent
 STACK = Path(os.environ["CARETAKER_STACK_DIR"])
 BIN = ROOT / ".venv" / "bin"
+
+TARGET = target_dir()
 
 
 def banner(title):
@@ -223,7 +228,7 @@ def act_restore_tester(estate):
     watch = Watch(env)
     try:
         out = subprocess.run(
-            ["cargo", "run", "-q", "-p", "caretaker-tests", "--bin", "local-driver", "--", str(watch.port),
+            [str(TARGET / "debug/local-driver"), str(watch.port),
              str(ROOT / "events/restore-tester/manual-start.json"), "--emulate-rds-password"],
             cwd=ROOT, env={**os.environ, **creds_env(prod)}, capture_output=True, text=True)
     finally:
@@ -340,7 +345,7 @@ class KubeStandin:
         self.url = f"https://localhost:{self.port}"
         self.log = open(STACK / "kube-standin.log", "wb")
         self.proc = subprocess.Popen(
-            [str(ROOT / "target/debug/kube-standin"), "--port", str(self.port),
+            [str(TARGET / "debug/kube-standin"), "--port", str(self.port),
              "--cert", os.environ["CARETAKER_TLS_CERT"], "--key", os.environ["CARETAKER_TLS_KEY"],
              "--ca", os.environ["CARETAKER_TLS_CA"], "--seed", str(STACK / "kubernetes.json")],
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)

@@ -61,9 +61,19 @@ pub fn chain(err: &(dyn StdError + 'static)) -> String {
 
 /// Build the runtime's `Diagnostic` from a classified error.
 pub fn diagnostic<E: Classify + 'static>(err: &E) -> Diagnostic {
+    // Bounded, whatever the causes say: an errorMessage is read by people and stored in logs.
+    let mut message = chain(err);
+    if message.len() > 1000 {
+        let cut = (0..=1000)
+            .rev()
+            .find(|i| message.is_char_boundary(*i))
+            .unwrap_or(0);
+        message.truncate(cut);
+        message.push_str("… (truncated)");
+    }
     Diagnostic {
         error_type: err.kind().as_str().to_owned(),
-        error_message: chain(err),
+        error_message: message,
     }
 }
 

@@ -7,6 +7,7 @@ pub mod config;
 pub mod contract;
 pub mod error;
 pub mod guard;
+pub mod incoming;
 pub mod notify;
 #[cfg(feature = "postgres")]
 pub mod pg;

@@ -109,9 +109,10 @@ impl Invocation {
     /// For an event whose correlation id is its EventBridge `id`, if it has one.
     pub fn for_event(
         function: &'static str,
-        event: &lambda_runtime::LambdaEvent<serde_json::Value>,
+        event: &lambda_runtime::LambdaEvent<crate::incoming::Incoming>,
     ) -> Self {
-        Invocation::new(function, &event.context, event_id(&event.payload))
+        let id = event.payload.value().and_then(event_id);
+        Invocation::new(function, &event.context, id)
     }
 
     /// The span every log line of this invocation is written in.
@@ -144,6 +145,10 @@ impl Invocation {
             Ok(out) => {
                 out.set_correlation_id(&self.correlation_id);
                 out.record();
+                tracing::info!(
+                    summary = out.summary().unwrap_or("-"),
+                    "invocation finished"
+                );
             }
             Err(e) => {
                 tracing::error!(
@@ -162,6 +167,9 @@ impl Invocation {
 pub trait Reported {
     fn set_correlation_id(&mut self, _id: &str) {}
     fn record(&self) {}
+    fn summary(&self) -> Option<&str> {
+        None
+    }
 }
 
 impl Reported for crate::RunReport {
@@ -170,6 +178,9 @@ impl Reported for crate::RunReport {
     }
     fn record(&self) {
         record_report(self);
+    }
+    fn summary(&self) -> Option<&str> {
+        Some(&self.summary)
     }
 }
 

@@ -43,6 +43,11 @@ pub fn now() -> DateTime<Utc> {
 impl Fx {
     /// `budgets`: (account "dev"/"prod", name, limit, actual, forecast, shutdownAt?)
     pub async fn new(budgets: &[Staged<'_>], desired_only: bool) -> Self {
+        Self::with(budgets, desired_only, &[]).await
+    }
+
+    /// `extra` variables are added to the configuration.
+    pub async fn with(budgets: &[Staged<'_>], desired_only: bool, extra: &[(&str, &str)]) -> Self {
         let home_account = fresh_account();
         let (dev, prod) = (fresh_account(), fresh_account());
         let home = config_in(&home_account).await;
@@ -79,6 +84,7 @@ impl Fx {
             ("TARGET_ROLE_NAME", "caretaker-spoke"),
             ("BUDGET_NOTICE_TOPIC_ARN", &topic),
         ];
+        let vars: Vec<(&str, &str)> = vars.into_iter().chain(extra.iter().copied()).collect();
         let config = GuardConfig::from_env(&vars.as_slice()).unwrap();
         let deps = Deps::new(
             home.clone(),
@@ -743,8 +749,50 @@ async fn the_daily_report_agrees_with_itself_and_odd_input_is_refused() {
         digest.contains("$400.09 of $400.10 (99.9%)"),
         "a spend below the limit never reads as the limit: {digest}"
     );
-    for payload in [json!({"Records": []}), json!(["reconcile", true])] {
-        let err = parse(payload.clone()).unwrap_err();
-        assert!(!err.to_string().is_empty(), "{payload}");
+    for (file, needle) in [
+        (
+            include_str!("../../events/budget-guard/bad-empty-sns.json"),
+            "no record",
+        ),
+        (
+            include_str!("../../events/budget-guard/bad-array.json"),
+            "not a JSON object",
+        ),
+    ] {
+        let err = parse(serde_json::from_str(file).unwrap()).unwrap_err();
+        assert!(err.to_string().contains(needle), "{err}");
     }
+}
+
+#[tokio::test]
+async fn prod_is_never_shut_down_even_with_allow_prod() {
+    let fx = Fx::with(
+        &[(
+            "prod",
+            "innovate-prod-monthly",
+            "2000",
+            "2100",
+            Some("2500"),
+            Some("actual-100"),
+        )],
+        false,
+        &[("ALLOW_PROD", "true"), ("ALLOWED_ENVS", "dev,prod")],
+    )
+    .await;
+    let r = run(&fx.deps, Command::Check { dry_run: false }, now())
+        .await
+        .unwrap();
+    let shut = r
+        .resources
+        .iter()
+        .find(|x| x.kind == "dev-shutdown")
+        .unwrap();
+    assert!(
+        matches!(&shut.outcome, Outcome::Skipped { reason } if reason.contains("never shut down")),
+        "{shut:?}"
+    );
+    assert!(
+        fx.shutdowns().await.is_empty(),
+        "no shutdown request for prod"
+    );
 }

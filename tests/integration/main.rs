@@ -7,6 +7,7 @@ mod support;
 
 mod budget;
 mod foundation;
+mod lambda_process;
 mod promoter;
 mod restore;
 mod rotator;

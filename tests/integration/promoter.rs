@@ -513,7 +513,7 @@ async fn enhanced_scan_event_from_the_events_folder_is_decided_end_to_end() {
     ))
     .unwrap();
     ev["detail"]["image-digest"] = digest.clone().into();
-    let event = lambda_runtime::LambdaEvent::new(ev, Default::default());
+    let event = lambda_runtime::LambdaEvent::new(ev.into(), Default::default());
     let r = image_promoter::handler::handle(event, &fx.deps)
         .await
         .unwrap();
@@ -532,7 +532,7 @@ async fn enhanced_scan_event_from_the_events_folder_is_decided_end_to_end() {
     ))
     .unwrap();
     let err = image_promoter::handler::handle(
-        lambda_runtime::LambdaEvent::new(bad, Default::default()),
+        lambda_runtime::LambdaEvent::new(bad.into(), Default::default()),
         &fx.deps,
     )
     .await

@@ -450,7 +450,7 @@ async fn no_secret_reaches_the_logs_or_the_server_log() {
         for step in STEPS {
             let ev = serde_json::json!({"Step": step, "SecretId": fx.secret, "ClientRequestToken": token});
             secret_rotator::handler::handle(
-                lambda_runtime::LambdaEvent::new(ev, Default::default()),
+                lambda_runtime::LambdaEvent::new(ev.into(), Default::default()),
                 &fx.deps,
             )
             .await

@@ -204,9 +204,12 @@ impl Fx {
 
     /// Through the Lambda handler (which also notifies), as EventBridge would invoke it.
     pub async fn invoke(&self, payload: serde_json::Value) -> RunReport {
-        handle(LambdaEvent::new(payload, Default::default()), &self.deps)
-            .await
-            .unwrap()
+        handle(
+            LambdaEvent::new(payload.into(), Default::default()),
+            &self.deps,
+        )
+        .await
+        .unwrap()
     }
 
     /// The notifications that arrived on the alert topic since the last call.
@@ -505,7 +508,7 @@ async fn a_shutdown_request_with_a_wrong_source_action_or_account_is_refused_sil
         if ev["detail"]["account"] == good["detail"]["account"] {
             ev["detail"]["account"] = fx.dev.clone().into();
         }
-        let err = handle(LambdaEvent::new(ev, Default::default()), &fx.deps)
+        let err = handle(LambdaEvent::new(ev.into(), Default::default()), &fx.deps)
             .await
             .unwrap_err();
         assert!(err.to_string().contains(needle), "{err}");

@@ -8,12 +8,12 @@
 
 use caretaker_shared::Guard;
 use caretaker_shared::error::{BadInput, chain};
+use caretaker_shared::incoming::Incoming;
 use caretaker_shared::notify::Delivery;
 use caretaker_shared::report::{Outcome, RunReport};
 use caretaker_shared::telemetry::Invocation;
 use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
-use serde_json::Value;
 
 use crate::aws::describe_budgets;
 use crate::domain::{self, ExistingBudget};
@@ -30,10 +30,10 @@ pub use check::check;
 pub use digest::digest;
 pub use reconcile::reconcile;
 
-pub async fn handle(event: LambdaEvent<Value>, deps: &Deps) -> Result<RunReport, GuardError> {
+pub async fn handle(event: LambdaEvent<Incoming>, deps: &Deps) -> Result<RunReport, GuardError> {
     Invocation::for_event(FUNCTION, &event)
         .run(async {
-            let cmd = event::parse(event.payload)?;
+            let cmd = event::parse(event.payload.into_value()?)?;
             run(deps, cmd, Utc::now()).await
         })
         .await

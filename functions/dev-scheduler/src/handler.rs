@@ -6,12 +6,12 @@
 //! run over an unchanged world makes no mutating call; remembered node group sizes and replica
 //! counts are written only from a non-zero size, so a second shutdown cannot overwrite them with zero.
 
+use caretaker_shared::incoming::Incoming;
 use caretaker_shared::report::{Outcome, RunReport};
 use caretaker_shared::telemetry::Invocation;
 use caretaker_shared::{Guard, error::chain};
 use chrono::Utc;
 use lambda_runtime::LambdaEvent;
-use serde_json::Value;
 
 use crate::domain::{Action, Decider};
 use crate::eks::{self, Cluster};
@@ -22,10 +22,13 @@ use crate::{Deps, FUNCTION, kubernetes, messages};
 mod databases;
 mod nodegroups;
 
-pub async fn handle(event: LambdaEvent<Value>, deps: &Deps) -> Result<RunReport, SchedulerError> {
+pub async fn handle(
+    event: LambdaEvent<Incoming>,
+    deps: &Deps,
+) -> Result<RunReport, SchedulerError> {
     Invocation::for_event(FUNCTION, &event)
         .run(async {
-            let req = event::parse(event.payload)?;
+            let req = event::parse(event.payload.into_value()?)?;
             let report = run(deps, &req).await;
             if let Some(n) = messages::notification(&report, req.account.as_deref()) {
                 deps.notifiers.send(&n).await;

@@ -6,6 +6,7 @@
 //! complete, readable scan passing a readable policy ends without a promotion; a read that
 //! fails is a failure to decide (retried by the sweep), never a verdict on the image.
 
+use caretaker_shared::incoming::Incoming;
 use caretaker_shared::notify::Notification;
 use caretaker_shared::report::{Outcome, RunReport};
 use caretaker_shared::telemetry::Invocation;
@@ -24,13 +25,10 @@ mod sweep;
 
 const KIND: &str = "ecr-image";
 
-pub async fn handle(
-    event: LambdaEvent<serde_json::Value>,
-    deps: &Deps,
-) -> Result<RunReport, PromoterError> {
+pub async fn handle(event: LambdaEvent<Incoming>, deps: &Deps) -> Result<RunReport, PromoterError> {
     Invocation::for_event(FUNCTION, &event)
         .run(async {
-            let cmd = event::parse(event.payload)?;
+            let cmd = event::parse(event.payload.into_value()?)?;
             Ok(run(deps, cmd, Utc::now()).await)
         })
         .await

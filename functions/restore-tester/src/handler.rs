@@ -1,6 +1,7 @@
 //! Step dispatch: payload → checked step (`event`) → the step (`steps`) → its JSON result, which
 //! the state machine stores at the step's ResultPath. The state never carries a password.
 
+use caretaker_shared::incoming::Incoming;
 use caretaker_shared::telemetry::Invocation;
 use chrono::Utc;
 use lambda_runtime::LambdaEvent;
@@ -12,17 +13,18 @@ use crate::event::{self, Step};
 use crate::run::{State, evidence};
 use crate::{Deps, FUNCTION, aws, messages, steps};
 
-pub async fn handle(event: LambdaEvent<Value>, deps: &Deps) -> Result<Value, RestoreError> {
+pub async fn handle(event: LambdaEvent<Incoming>, deps: &Deps) -> Result<Value, RestoreError> {
     // The run id (the execution name) correlates every step of one restore test.
-    let payload = event.payload;
-    let run_id = payload
-        .get("runId")
-        .and_then(|v| v.as_str())
-        .or_else(|| payload.pointer("/run/runId").and_then(|v| v.as_str()))
-        .filter(|id| crate::domain::valid_run_id(id))
-        .map(str::to_owned);
+    let run_id = event.payload.value().and_then(|payload| {
+        payload
+            .get("runId")
+            .and_then(|v| v.as_str())
+            .or_else(|| payload.pointer("/run/runId").and_then(|v| v.as_str()))
+            .filter(|id| crate::domain::valid_run_id(id))
+            .map(str::to_owned)
+    });
     Invocation::new(FUNCTION, &event.context, run_id)
-        .run(step(deps, payload))
+        .run(async { step(deps, event.payload.into_value()?).await })
         .await
 }
 

@@ -6,6 +6,7 @@
 use lambda_runtime::LambdaEvent;
 use tracing::info;
 
+use caretaker_shared::incoming::Incoming;
 use caretaker_shared::report::{Outcome, RunReport};
 use caretaker_shared::telemetry::Invocation;
 
@@ -21,11 +22,8 @@ mod set;
 
 /// Lambda entry: parse, rotate one step, log and return the report. The token correlates the
 /// four steps of one rotation.
-pub async fn handle(
-    event: LambdaEvent<serde_json::Value>,
-    deps: &Deps,
-) -> Result<RunReport, RotatorError> {
-    let parsed = RotationEvent::parse(event.payload);
+pub async fn handle(event: LambdaEvent<Incoming>, deps: &Deps) -> Result<RunReport, RotatorError> {
+    let parsed = event.payload.into_value().and_then(RotationEvent::parse);
     let token = parsed.as_ref().ok().map(|e| e.client_request_token.clone());
     Invocation::new(FUNCTION, &event.context, token)
         .run(async {
