@@ -130,9 +130,11 @@ async fn main() {
         notifiers: Notifiers::none(),
         config: PromoterConfig::from_env(&vars).unwrap(),
     };
-    let eval = |digest: String| Command::Evaluate {
+    // As a scan event says it: the digest and its tags.
+    let eval = |digest: String, tag: String| Command::Evaluate {
         repository: "backend".into(),
         image: ImageRef::Digest(digest),
+        tags: vec![tag],
         trigger: "bench",
         dry_run: false,
     };
@@ -147,14 +149,10 @@ async fn main() {
     ] {
         let mut digests = Vec::new();
         for i in 0..n {
-            let d = push(
-                &client,
-                "backend",
-                &format!("sha-{:07x}", (findings * 1000 + i) & 0xfffffff),
-            )
-            .await;
+            let tag = format!("sha-{:07x}", (findings * 1000 + i) & 0xfffffff);
+            let d = push(&client, "backend", &tag).await;
             queue(&client, &account, "backend", &d, findings).await;
-            digests.push(d);
+            digests.push((d, tag));
         }
         for (phase, _) in [
             ("first decision (promotes)", 0),
@@ -162,9 +160,11 @@ async fn main() {
         ] {
             let mut times = Vec::new();
             let before = calls.0.load(Ordering::Relaxed);
-            for d in &digests {
+            for (d, tag) in &digests {
                 let t = Instant::now();
-                let r = image_promoter::handler::run(&deps, eval(d.clone()), Utc::now()).await;
+                let r =
+                    image_promoter::handler::run(&deps, eval(d.clone(), tag.clone()), Utc::now())
+                        .await;
                 times.push(t.elapsed());
                 assert_eq!(r.totals.failed, 0, "{r:?}");
             }

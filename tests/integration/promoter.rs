@@ -9,6 +9,15 @@ use image_promoter::event::{Command, ImageRef};
 use image_promoter::handler::run;
 use image_promoter::{Deps, PromoterConfig};
 
+use std::sync::{Arc, Mutex};
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+
 use crate::support::*;
 
 const DOCKER_V2: &str = "application/vnd.docker.distribution.manifest.v2+json";
@@ -139,6 +148,7 @@ impl Fx {
         let cmd = Command::Evaluate {
             repository: repo.into(),
             image: ImageRef::Digest(digest.into()),
+            tags: Vec::new(),
             trigger: "basic scan",
             dry_run: false,
         };
@@ -538,4 +548,174 @@ async fn enhanced_scan_event_from_the_events_folder_is_decided_end_to_end() {
     .await
     .unwrap_err();
     assert!(err.to_string().contains("image-digest"), "{err}");
+}
+
+/// Counts ECR requests (attempts) by operation, and sends `fail` (an operation name) to a closed port, as a
+/// network fault that outlives the SDK's retries would.
+#[derive(Debug, Clone, Default)]
+struct Ecr {
+    calls: Arc<Mutex<Vec<String>>>,
+    fail: Option<&'static str>,
+}
+
+impl Intercept for Ecr {
+    fn name(&self) -> &'static str {
+        "CountAndFail"
+    }
+    fn modify_before_transmit(
+        &self,
+        ctx: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        // The operation's metadata is in the bag by now (not yet before serialisation).
+        let op = cfg
+            .load::<Metadata>()
+            .map(|m| m.name().to_owned())
+            .unwrap_or_default();
+        self.calls.lock().unwrap().push(op.clone());
+        if self.fail == Some(op.as_str()) {
+            ctx.request_mut().set_uri("http://127.0.0.1:9/")?;
+        }
+        Ok(())
+    }
+}
+
+fn instrument(fx: &mut Fx, fail: Option<&'static str>) -> Arc<Mutex<Vec<String>>> {
+    let spy = Ecr {
+        calls: Arc::default(),
+        fail,
+    };
+    let client = aws_sdk_ecr::Client::from_conf(
+        aws_sdk_ecr::config::Builder::from(&fx.sdk)
+            .interceptor(spy.clone())
+            .build(),
+    );
+    fx.deps.ecr = image_promoter::aws::Ecr::new(client);
+    spy.calls
+}
+
+fn scan_event(digest: &str, tags: &[&str]) -> serde_json::Value {
+    let mut ev: serde_json::Value =
+        serde_json::from_str(include_str!("../../events/image-promoter/basic-scan.json")).unwrap();
+    ev["detail"]["image-digest"] = digest.into();
+    ev["detail"]["image-tags"] = serde_json::json!(tags);
+    ev
+}
+
+#[tokio::test]
+async fn a_scan_event_promotes_in_three_ecr_calls_and_a_tag_on_another_digest_stays() {
+    let mut fx = Fx::new(None).await;
+    fx.repo("backend", true, false).await;
+    let digest = fx.push("backend", "sha-4f2a9c1", DOCKER_V2).await;
+    fx.findings(
+        "backend",
+        &digest,
+        "COMPLETE",
+        basic(&[("CVE-1", "LOW", "zlib")]),
+    )
+    .await;
+    let calls = instrument(&mut fx, None);
+    let event = lambda_runtime::LambdaEvent::new(
+        scan_event(&digest, &["sha-4f2a9c1"]).into(),
+        Default::default(),
+    );
+    let r = image_promoter::handler::handle(event, &fx.deps)
+        .await
+        .unwrap();
+    assert_eq!(
+        outcome(&r),
+        &Outcome::changed("tagged prod-4f2a9c1"),
+        "{r:#?}"
+    );
+    assert_eq!(
+        *calls.lock().unwrap(),
+        ["DescribeImageScanFindings", "BatchGetImage", "PutImage"],
+        "the common case"
+    );
+    // Another image whose source tag maps to the same production tag: never moved onto it.
+    let other = fx.push("backend", "4f2a9c1", DOCKER_V2).await;
+    fx.findings("backend", &other, "COMPLETE", basic(&[])).await;
+    calls.lock().unwrap().clear();
+    let event = lambda_runtime::LambdaEvent::new(
+        scan_event(&other, &["4f2a9c1"]).into(),
+        Default::default(),
+    );
+    let r = image_promoter::handler::handle(event, &fx.deps)
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome(&r), Outcome::Failed { error } if error.contains("never moved")),
+        "{r:#?}"
+    );
+    assert_eq!(
+        fx.tags_of("backend", &digest).await,
+        ["prod-4f2a9c1", "sha-4f2a9c1"]
+    );
+    assert!(
+        !calls.lock().unwrap().iter().any(|c| c == "PutImage"),
+        "no write when the tag is elsewhere"
+    );
+}
+
+#[tokio::test]
+async fn an_unreadable_scan_is_a_failure_to_decide_never_a_block() {
+    let mut fx = Fx::new(None).await;
+    fx.repo("backend", true, false).await;
+    let digest = fx.push("backend", "sha-5e5e5e5", DOCKER_V2).await;
+    fx.findings("backend", &digest, "COMPLETE", basic(&[]))
+        .await;
+    instrument(&mut fx, Some("DescribeImageScanFindings"));
+    let event = lambda_runtime::LambdaEvent::new(
+        scan_event(&digest, &["sha-5e5e5e5"]).into(),
+        Default::default(),
+    );
+    let err = image_promoter::handler::handle(event, &fx.deps)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        lambda_runtime::Diagnostic::from(err).error_type,
+        "Retryable",
+        "the scan event is delivered again"
+    );
+    // By hand (no retry there): the report says failed, not blocked.
+    let r = fx.evaluate("backend", &digest).await;
+    assert!(
+        matches!(outcome(&r), Outcome::Failed { error } if error.starts_with("could not decide")),
+        "{r:#?}"
+    );
+    assert_eq!((r.totals.failed, r.totals.skipped), (1, 0));
+    assert_eq!(
+        fx.tags_of("backend", &digest).await,
+        ["sha-5e5e5e5"],
+        "nothing promoted"
+    );
+    let msgs = fx.messages().await;
+    assert!(
+        !msgs.is_empty()
+            && msgs
+                .iter()
+                .all(|m| m.contains("Could not decide") && !m.contains("Blocked")),
+        "{msgs:?}"
+    );
+}
+
+#[tokio::test]
+async fn malformed_identifiers_in_a_manual_request_are_bad_input() {
+    let fx = Fx::new(None).await;
+    for payload in [
+        serde_json::json!({"repository": "backend", "digest": "sha256:abc"}),
+        serde_json::json!({"repository": "../etc", "tag": "v1"}),
+    ] {
+        let err = image_promoter::handler::handle(
+            lambda_runtime::LambdaEvent::new(payload.into(), Default::default()),
+            &fx.deps,
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            lambda_runtime::Diagnostic::from(err).error_type,
+            "InvalidInput"
+        );
+    }
 }

@@ -3,7 +3,7 @@
 
 use aws_sdk_ecr::Client;
 use aws_sdk_ecr::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_ecr::types::{ImageIdentifier, ImageTagMutability, ScanStatus};
+use aws_sdk_ecr::types::{ImageFailureCode, ImageIdentifier, ImageTagMutability, ScanStatus};
 use caretaker_shared::aws::{AwsError, tolerate};
 use chrono::{DateTime, Utc};
 
@@ -34,6 +34,31 @@ pub struct ImageInfo {
 pub struct RepoSettings {
     pub scan_on_push: bool,
     pub immutable: bool,
+}
+
+/// An image's manifest, as ECR stores it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Manifest {
+    pub body: String,
+    pub media_type: Option<String>,
+}
+
+/// Where a production tag stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetState {
+    /// On no image: it can be added.
+    Free,
+    /// Already on this digest.
+    OnThis,
+    /// On another digest: never moved.
+    OnOther(String),
+}
+
+/// What one `BatchGetImage` tells about a promotion.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Targets {
+    pub manifest: Option<Manifest>,
+    pub targets: std::collections::BTreeMap<String, TargetState>,
 }
 
 /// The state of an image's scan.
@@ -236,43 +261,100 @@ impl Ecr {
         Ok(())
     }
 
-    /// Retag without pulling: the exact manifest bytes and media type, with a new tag.
-    pub async fn retag(
+    /// One `BatchGetImage` for the digest and every target tag: the manifest to retag with (the
+    /// exact bytes and media type), and where each target tag stands. ECR answers each id on its
+    /// own, a missing tag as a failure entry. An answer for another digest that cannot be tied to
+    /// one tag counts against every tag it could be (fail closed: never move a production tag).
+    pub async fn target_states(
         &self,
         repository: &str,
         digest: &str,
-        tag: &str,
-    ) -> Result<bool, PromoterError> {
+        targets: &[String],
+    ) -> Result<Targets, PromoterError> {
+        let mut ids = vec![ImageIdentifier::builder().image_digest(digest).build()];
+        ids.extend(
+            targets
+                .iter()
+                .map(|t| ImageIdentifier::builder().image_tag(t).build()),
+        );
         let out = self
             .client
             .batch_get_image()
             .repository_name(repository)
-            .image_ids(ImageIdentifier::builder().image_digest(digest).build())
+            .set_image_ids(Some(ids))
             .set_accepted_media_types(Some(MEDIA_TYPES.iter().map(|s| (*s).to_owned()).collect()))
             .send()
             .await
             .map_err(|e| ecr_err("BatchGetImage", repository, e))?;
-        let image = out
-            .images
+        let images = out.images.unwrap_or_default();
+        let absent: Vec<String> = out
+            .failures
             .unwrap_or_default()
             .into_iter()
-            .next()
-            .ok_or_else(|| PromoterError::NotFound {
-                repository: repository.to_owned(),
-                image: digest.to_owned(),
-            })?;
-        let manifest = image
-            .image_manifest
-            .ok_or_else(|| PromoterError::NotFound {
-                repository: repository.to_owned(),
-                image: format!("{digest} (manifest)"),
-            })?;
+            .filter(|f| {
+                matches!(
+                    f.failure_code,
+                    Some(
+                        ImageFailureCode::ImageNotFound
+                            | ImageFailureCode::ImageTagDoesNotMatchDigest
+                    )
+                )
+            })
+            .filter_map(|f| f.image_id.and_then(|i| i.image_tag))
+            .collect();
+        let manifest = images
+            .iter()
+            .find(|i| i.image_id.as_ref().and_then(|x| x.image_digest.as_deref()) == Some(digest))
+            .and_then(|i| {
+                Some(Manifest {
+                    body: i.image_manifest.clone()?,
+                    media_type: i.image_manifest_media_type.clone(),
+                })
+            });
+        let others: Vec<(Option<String>, String)> = images
+            .iter()
+            .filter_map(|i| {
+                let id = i.image_id.as_ref()?;
+                let d = id.image_digest.clone()?;
+                (d != digest).then(|| (id.image_tag.clone(), d))
+            })
+            .collect();
+        let targets = targets
+            .iter()
+            .map(|t| {
+                let named = others
+                    .iter()
+                    .find(|(tag, _)| tag.as_deref() == Some(t.as_str()));
+                let untied = others
+                    .iter()
+                    .find(|(tag, _)| tag.as_ref().is_none_or(|x| !targets.contains(x)));
+                let state = match (named, untied) {
+                    (Some((_, d)), _) => TargetState::OnOther(d.clone()),
+                    (None, _) if absent.contains(t) => TargetState::Free,
+                    (None, Some((_, d))) => TargetState::OnOther(d.clone()),
+                    (None, None) => TargetState::OnThis,
+                };
+                (t.clone(), state)
+            })
+            .collect();
+        Ok(Targets { manifest, targets })
+    }
+
+    /// Add `tag` to the image: `PutImage` of its exact manifest. `false` when the same manifest
+    /// already carries the tag (idempotent success).
+    pub async fn put_tag(
+        &self,
+        repository: &str,
+        digest: &str,
+        manifest: &Manifest,
+        tag: &str,
+    ) -> Result<bool, PromoterError> {
         let res = self
             .client
             .put_image()
             .repository_name(repository)
-            .image_manifest(manifest)
-            .set_image_manifest_media_type(image.image_manifest_media_type)
+            .image_manifest(&manifest.body)
+            .set_image_manifest_media_type(manifest.media_type.clone())
             .image_tag(tag)
             .image_digest(digest)
             .send()

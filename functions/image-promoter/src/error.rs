@@ -13,6 +13,9 @@ pub enum PromoterError {
     /// A production tag stands on another image and is never moved.
     #[error("{0}")]
     Conflict(String),
+    /// A read failed in a way that may pass: nothing was decided, the trigger may retry.
+    #[error("could not decide {0}")]
+    Undecided(String),
 }
 
 impl Classify for PromoterError {
@@ -21,6 +24,7 @@ impl Classify for PromoterError {
             PromoterError::Shared(e) => e.kind(),
             PromoterError::NotFound { .. } => ErrorKind::InvalidInput,
             PromoterError::Conflict(_) => ErrorKind::PolicyViolation,
+            PromoterError::Undecided(_) => ErrorKind::Retryable,
         }
     }
 }

@@ -55,6 +55,8 @@ pub enum Command {
     Evaluate {
         repository: String,
         image: ImageRef,
+        /// The image's tags, when the event says them (scan events do): saves a DescribeImages.
+        tags: Vec<String>,
         trigger: &'static str,
         dry_run: bool,
     },
@@ -161,6 +163,7 @@ fn parse_unchecked(v: serde_json::Value) -> Result<Command, BadInput> {
                 Ok(Command::Evaluate {
                     repository,
                     image: ImageRef::Digest(digest),
+                    tags: d.image_tags,
                     trigger: if ev.detail_type == "ECR Image Scan" {
                         "basic scan"
                     } else {
@@ -227,6 +230,7 @@ fn parse_unchecked(v: serde_json::Value) -> Result<Command, BadInput> {
     Ok(Command::Evaluate {
         repository,
         image,
+        tags: Vec::new(),
         trigger: "manual",
         dry_run: m.dry_run,
     })

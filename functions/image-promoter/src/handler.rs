@@ -29,7 +29,24 @@ pub async fn handle(event: LambdaEvent<Incoming>, deps: &Deps) -> Result<RunRepo
     Invocation::for_event(FUNCTION, &event)
         .run(async {
             let cmd = event::parse(event.payload.into_value()?)?;
-            Ok(run(deps, cmd, Utc::now()).await)
+            // ECR's and Inspector's events are delivered again when the function fails.
+            let retried = matches!(&cmd, Command::Evaluate { trigger, .. } if trigger.ends_with("scan"))
+                || matches!(cmd, Command::Pushed { .. });
+            let report = run(deps, cmd, Utc::now()).await;
+            match report
+                .resources
+                .iter()
+                .find(|r| r.details.get("retryable") == Some(&serde_json::Value::Bool(true)))
+            {
+                Some(r) if retried => {
+                    let why = match &r.outcome {
+                        Outcome::Failed { error } => error.as_str(),
+                        _ => "",
+                    };
+                    Err(PromoterError::Undecided(format!("{}: {why}", r.id)))
+                }
+                _ => Ok(report),
+            }
         })
         .await
 }
@@ -76,10 +93,11 @@ pub async fn run(deps: &Deps, cmd: Command, now: DateTime<Utc>) -> RunReport {
         Command::Evaluate {
             repository,
             image,
+            tags,
             trigger,
             ..
         } => {
-            ctx.evaluate(&mut report, &repository, &image, None, trigger)
+            ctx.evaluate(&mut report, &repository, &image, &tags, None, trigger)
                 .await;
         }
         Command::Pushed {

@@ -5,7 +5,7 @@ use caretaker_shared::report::{Outcome, RunReport};
 use tracing::{info, warn};
 
 use super::{Ctx, KIND};
-use crate::aws::ScanState;
+use crate::aws::{ImageInfo, ScanState, TargetState};
 use crate::domain::{Decision, Scan, decide};
 use crate::event::ImageRef;
 use crate::messages::{blocked_note, error_note, promoted_note};
@@ -16,6 +16,7 @@ impl Ctx<'_> {
         report: &mut RunReport,
         repository: &str,
         image: &ImageRef,
+        known_tags: &[String],
         known_scan: Option<ScanState>,
         trigger: &str,
     ) {
@@ -28,7 +29,19 @@ impl Ctx<'_> {
             report.record(KIND, &label, Outcome::skipped("repository not in scope"));
             return;
         }
-        let info = match deps.ecr.image(repository, image).await {
+        // The event already says which tags the digest has: no DescribeImages needed.
+        let known = match image {
+            ImageRef::Digest(d) if !known_tags.is_empty() => Some(ImageInfo {
+                digest: d.clone(),
+                tags: known_tags.to_vec(),
+            }),
+            _ => None,
+        };
+        let described = match known {
+            Some(i) => Ok(Some(i)),
+            None => deps.ecr.image(repository, image).await,
+        };
+        let info = match described {
             Ok(Some(i)) => i,
             Ok(None) => {
                 report.record(
@@ -89,7 +102,11 @@ impl Ctx<'_> {
             Err(e) => {
                 let msg = format!("could not decide: findings unreadable: {e}");
                 warn!(image = %id, error = %e, "findings unreadable; not promoted");
-                report.record(KIND, &id, Outcome::failed(msg.clone()));
+                let retryable = caretaker_shared::error::Classify::kind(&e)
+                    == caretaker_shared::ErrorKind::Retryable;
+                report
+                    .record(KIND, &id, Outcome::failed(msg.clone()))
+                    .detail("retryable", retryable);
                 self.notify(error_note(&display, &info.digest, &msg)).await;
                 return;
             }
@@ -105,10 +122,8 @@ impl Ctx<'_> {
             self.notify(note).await;
             return;
         }
-        for (source, target) in &sources {
-            let outcome = self
-                .promote(repository, &info.digest, &info.tags, target)
-                .await;
+        let outcomes = self.promote(repository, &info, &sources).await;
+        for ((source, target), outcome) in sources.iter().zip(outcomes) {
             let promoted = matches!(outcome, Outcome::Changed { .. });
             let failed = match &outcome {
                 Outcome::Failed { error } => Some(error.clone()),
@@ -129,40 +144,61 @@ impl Ctx<'_> {
         }
     }
 
+    /// Give the image each of its production tags: one `BatchGetImage` reads the manifest and
+    /// where every target tag stands, then one `PutImage` per tag to add. A tag already on this
+    /// digest is success; one on another digest is never moved (mutable repository or not).
     async fn promote(
         &self,
         repository: &str,
-        digest: &str,
-        tags: &[String],
-        target: &str,
-    ) -> Outcome {
+        info: &ImageInfo,
+        sources: &[(String, String)],
+    ) -> Vec<Outcome> {
         let ecr = &self.deps.ecr;
-        if tags.iter().any(|t| t == target) {
-            return Outcome::Unchanged;
-        }
-        // A production tag on another digest is never moved, mutable repository or not.
-        match ecr
-            .image(repository, &ImageRef::Tag(target.to_owned()))
-            .await
-        {
-            Ok(Some(other)) if other.digest != digest => {
-                return Outcome::failed(format!(
-                    "tag {target} already points at {} in {repository}; a production tag is never moved",
-                    other.digest
-                ));
+        let digest = info.digest.as_str();
+        let missing: Vec<String> = sources
+            .iter()
+            .map(|(_, t)| t.clone())
+            .filter(|t| !info.tags.contains(t))
+            .collect();
+        let read = if missing.is_empty() {
+            None
+        } else {
+            Some(ecr.target_states(repository, digest, &missing).await)
+        };
+        let mut out = Vec::with_capacity(sources.len());
+        for (_, target) in sources {
+            if info.tags.contains(target) {
+                out.push(Outcome::Unchanged);
+                continue;
             }
-            Ok(Some(_)) => return Outcome::Unchanged,
-            Ok(None) => {}
-            Err(e) => return Outcome::failed(e.to_string()),
+            let outcome = match &read {
+                None | Some(Err(_)) => Outcome::failed(match &read {
+                    Some(Err(e)) => e.to_string(),
+                    _ => "no answer".to_owned(),
+                }),
+                Some(Ok(states)) => match states.targets.get(target) {
+                    Some(TargetState::OnThis) => Outcome::Unchanged,
+                    Some(TargetState::OnOther(other)) => Outcome::failed(format!(
+                        "tag {target} already points at {other} in {repository}; a production tag is never moved"
+                    )),
+                    None | Some(TargetState::Free) if self.dry_run => {
+                        Outcome::changed(format!("tag {target}"))
+                    }
+                    None | Some(TargetState::Free) => match &states.manifest {
+                        None => Outcome::failed(format!(
+                            "image {digest} has no manifest in {repository}"
+                        )),
+                        Some(m) => match ecr.put_tag(repository, digest, m, target).await {
+                            Ok(true) => Outcome::changed(format!("tagged {target}")),
+                            Ok(false) => Outcome::Unchanged,
+                            Err(e) => Outcome::failed(e.to_string()),
+                        },
+                    },
+                },
+            };
+            out.push(outcome);
         }
-        if self.dry_run {
-            return Outcome::changed(format!("tag {target}"));
-        }
-        match ecr.retag(repository, digest, target).await {
-            Ok(true) => Outcome::changed(format!("tagged {target}")),
-            Ok(false) => Outcome::Unchanged,
-            Err(e) => Outcome::failed(e.to_string()),
-        }
+        out
     }
 }
 

@@ -54,7 +54,8 @@ impl Ctx<'_> {
             ScanState::InProgress => Outcome::skipped("scan in progress; its scan event decides"),
             done @ ScanState::Done(_) => {
                 let image = ImageRef::Digest(digest.to_owned());
-                self.evaluate(report, repository, &image, Some(done), "push")
+                let tags: Vec<String> = tag.into_iter().map(str::to_owned).collect();
+                self.evaluate(report, repository, &image, &tags, Some(done), "push")
                     .await;
                 return;
             }

@@ -49,7 +49,7 @@ impl Ctx<'_> {
                 }
                 budget -= 1;
                 let digest = ImageRef::Digest(image.digest.clone());
-                self.evaluate(report, &repository, &digest, None, "sweep")
+                self.evaluate(report, &repository, &digest, &image.tags, None, "sweep")
                     .await;
             }
         }
