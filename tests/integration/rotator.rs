@@ -65,6 +65,10 @@ pub async fn create_role(name: &str, password: &str, superuser: bool) {
     let extra = if superuser { "SUPERUSER" } else { "CREATEDB" };
     // A verifier, not the plaintext: the whole test binary's logs are checked for passwords.
     let password = postgres_protocol::password::scram_sha_256(password.as_bytes());
+    // GRANT ON SCHEMA public updates one catalogue row: two at once fail with "tuple concurrently
+    // updated", so tests that run in parallel take turns here.
+    static GRANTS: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    let _turn = GRANTS.lock().await;
     admin()
         .await
         .client()
@@ -658,4 +662,71 @@ async fn an_rds_managed_master_secret_is_reached_through_its_instance() {
         let current = fx.stage_raw("AWSCURRENT").await;
         assert_eq!(current, app, "AWSCURRENT untouched");
     }
+}
+
+/// A secret whose rotation was switched off is refused by every step, as AWS's reference
+/// functions do, and nothing is written (the step's reads go out beside DescribeSecret, but no
+/// write happens before its answer is checked).
+#[tokio::test]
+async fn rotation_disabled_is_refused_and_changes_nothing() {
+    let fx = Fixture::new(Strategy::SingleUser).await;
+    let token = uuid::Uuid::new_v4().to_string();
+    // A rotation requested without rules: DescribeSecret answers RotationEnabled=false.
+    fx.sm()
+        .rotate_secret()
+        .secret_id(&fx.secret)
+        .client_request_token(&token)
+        .send()
+        .await
+        .unwrap();
+    let enabled = fx
+        .sm()
+        .describe_secret()
+        .secret_id(&fx.secret)
+        .send()
+        .await
+        .unwrap()
+        .rotation_enabled;
+    assert_eq!(
+        enabled,
+        Some(false),
+        "the emulator's state is what the test needs"
+    );
+    // (moto's RotateSecret also detaches AWSCURRENT, so "nothing changed" is read from the
+    // versions and their stages, before and after.)
+    let versions = || async {
+        let mut v: Vec<(String, Vec<String>)> = fx
+            .sm()
+            .list_secret_version_ids()
+            .secret_id(&fx.secret)
+            .send()
+            .await
+            .unwrap()
+            .versions
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| {
+                (
+                    v.version_id.unwrap_or_default(),
+                    v.version_stages.unwrap_or_default(),
+                )
+            })
+            .collect();
+        v.sort();
+        v
+    };
+    let before = versions().await;
+    for step in STEPS {
+        let err = fx.step(step, &token).await.unwrap_err();
+        assert!(
+            matches!(err, RotatorError::RotationDisabled { .. }),
+            "{step}: {err}"
+        );
+        assert!(err.to_string().contains("not enabled for rotation"));
+    }
+    assert_eq!(
+        versions().await,
+        before,
+        "no version written, no stage moved"
+    );
 }

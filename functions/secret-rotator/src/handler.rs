@@ -47,14 +47,20 @@ pub async fn run_step(deps: &Deps, ev: &RotationEvent) -> Result<RunReport, Rota
     let mut report =
         RunReport::new(FUNCTION, step.as_str(), false).with_correlation_id(Some(token.to_owned()));
 
-    let meta = deps.store.describe(secret).await?;
+    // The step's reads go out beside DescribeSecret, but nothing is used, let alone written,
+    // before the gate has checked DescribeSecret's answer (rotation enabled, the token's stage).
+    let (meta, reads) = tokio::join!(
+        deps.store.describe(secret),
+        Reads::fetch(deps, step, secret, token)
+    );
+    let meta = meta?;
     let outcome = match domain::gate(secret, meta.rotation_enabled, &meta.versions, token)? {
         Gate::AlreadyCurrent => Outcome::skipped(format!("version {token} is already AWSCURRENT")),
-        Gate::Proceed => match step {
-            Step::Create => create(deps, ev).await?,
-            Step::Set => set::set(deps, secret, token).await?,
-            Step::Test => test(deps, secret, token).await?,
-            Step::Finish => finish(deps, secret, token, &meta.versions).await?,
+        Gate::Proceed => match (step, reads?) {
+            (Step::Create, r) => create(deps, ev, r).await?,
+            (Step::Set, r) => set::set(deps, secret, r).await?,
+            (Step::Test, r) => test(deps, secret, r).await?,
+            (Step::Finish, _) => finish(deps, secret, token, &meta.versions).await?,
         },
     };
     info!(secret = %secret, step = step.as_str(), token = %token, outcome = ?outcome, "step done");
@@ -71,48 +77,93 @@ pub async fn run_step(deps: &Deps, ev: &RotationEvent) -> Result<RunReport, Rota
     Ok(report.finish())
 }
 
+/// The values a step reads, fetched at the same time: AWSCURRENT (create, set) and the token's
+/// AWSPENDING (create, set, test). Raw JSON until a step parses what it uses.
+pub(super) struct Reads {
+    current: Option<String>,
+    pending: Option<String>,
+}
+
+impl Reads {
+    async fn fetch(
+        deps: &Deps,
+        step: Step,
+        secret: &str,
+        token: &str,
+    ) -> Result<Reads, RotatorError> {
+        let current = matches!(step, Step::Create | Step::Set);
+        let pending = matches!(step, Step::Create | Step::Set | Step::Test);
+        let (c, p) = tokio::join!(
+            async {
+                match current {
+                    true => deps.store.get(secret, CURRENT, None).await,
+                    false => Ok(None),
+                }
+            },
+            async {
+                match pending {
+                    true => deps.store.get(secret, PENDING, Some(token)).await,
+                    false => Ok(None),
+                }
+            }
+        );
+        Ok(Reads {
+            current: c?,
+            pending: p?,
+        })
+    }
+
+    pub(super) fn current(&self, secret: &str) -> Result<DbSecret, RotatorError> {
+        required(
+            secret,
+            CURRENT,
+            parse(secret, CURRENT, self.current.as_deref())?,
+        )
+    }
+
+    pub(super) fn pending(&self, secret: &str) -> Result<DbSecret, RotatorError> {
+        required(
+            secret,
+            PENDING,
+            parse(secret, PENDING, self.pending.as_deref())?,
+        )
+    }
+}
+
+fn parse(secret: &str, stage: &str, json: Option<&str>) -> Result<Option<DbSecret>, RotatorError> {
+    json.map(|j| {
+        DbSecret::parse(j).map_err(|reason| RotatorError::BadSecret {
+            secret: secret.to_owned(),
+            stage: stage.to_owned(),
+            reason,
+        })
+    })
+    .transpose()
+}
+
+fn required(secret: &str, stage: &str, s: Option<DbSecret>) -> Result<DbSecret, RotatorError> {
+    s.ok_or_else(|| RotatorError::MissingVersion {
+        secret: secret.to_owned(),
+        stage: stage.to_owned(),
+    })
+}
+
+/// A version's value, read when needed (AWSPREVIOUS, after an interrupted rotation).
 pub(super) async fn load(
     deps: &Deps,
     secret: &str,
     stage: &str,
     version: Option<&str>,
 ) -> Result<Option<DbSecret>, RotatorError> {
-    match deps.store.get(secret, stage, version).await? {
-        None => Ok(None),
-        Some(json) => DbSecret::parse(&json)
-            .map(Some)
-            .map_err(|reason| RotatorError::BadSecret {
-                secret: secret.to_owned(),
-                stage: stage.to_owned(),
-                reason,
-            }),
-    }
-}
-
-pub(super) async fn must_load(
-    deps: &Deps,
-    secret: &str,
-    stage: &str,
-    version: Option<&str>,
-) -> Result<DbSecret, RotatorError> {
-    load(deps, secret, stage, version)
-        .await?
-        .ok_or_else(|| RotatorError::MissingVersion {
-            secret: secret.to_owned(),
-            stage: stage.to_owned(),
-        })
+    let json = deps.store.get(secret, stage, version).await?;
+    parse(secret, stage, json.as_deref())
 }
 
 /// createSecret: a new version with a fresh password (and, alternating, the other user).
-async fn create(deps: &Deps, ev: &RotationEvent) -> Result<Outcome, RotatorError> {
+async fn create(deps: &Deps, ev: &RotationEvent, reads: Reads) -> Result<Outcome, RotatorError> {
     let (secret, token) = (ev.secret_id.as_str(), ev.client_request_token.as_str());
-    let current = must_load(deps, secret, CURRENT, None).await?;
-    if deps
-        .store
-        .get(secret, PENDING, Some(token))
-        .await?
-        .is_some()
-    {
+    let current = reads.current(secret)?;
+    if reads.pending.is_some() {
         return Ok(Outcome::skipped("pending version already has a value"));
     }
     let username = match deps.config.strategy {
@@ -143,8 +194,8 @@ pub(super) fn db_err(what: impl Into<String>) -> impl FnOnce(DbError) -> Rotator
 
 /// testSecret: log in with the pending credentials and run a query. Stands alone, since Secrets
 /// Manager runs it by itself when a secret is created with `RotateImmediately = false`.
-async fn test(deps: &Deps, secret: &str, token: &str) -> Result<Outcome, RotatorError> {
-    let pending = must_load(deps, secret, PENDING, Some(token)).await?;
+async fn test(deps: &Deps, secret: &str, reads: Reads) -> Result<Outcome, RotatorError> {
+    let pending = reads.pending(secret)?;
     let session = deps
         .connector
         .connect(&pending)

@@ -4,18 +4,18 @@
 
 use caretaker_shared::report::Outcome;
 
-use super::{db_err, load, must_load};
+use super::{Reads, db_err, load};
 use crate::Deps;
 use crate::config::Strategy;
 use crate::db::{self};
-use crate::domain::{self, CURRENT, PENDING, PREVIOUS};
+use crate::domain::{self, CURRENT, PREVIOUS};
 use crate::error::RotatorError;
 use crate::secret::{DbSecret, MasterSecret};
 
 /// setSecret: make the database accept the pending credentials.
-pub(super) async fn set(deps: &Deps, secret: &str, token: &str) -> Result<Outcome, RotatorError> {
-    let current = must_load(deps, secret, CURRENT, None).await?;
-    let pending = must_load(deps, secret, PENDING, Some(token)).await?;
+pub(super) async fn set(deps: &Deps, secret: &str, reads: Reads) -> Result<Outcome, RotatorError> {
+    let current = reads.current(secret)?;
+    let pending = reads.pending(secret)?;
     if pending.host != current.host {
         return Err(RotatorError::Mismatch(format!(
             "pending host {} differs from current host {} in secret {secret}",
