@@ -15,7 +15,7 @@
 //! is answered 401 and counted. Errors are `v1 Status` objects. `/standin/objects` (no token)
 //! summarises the state for the demo. Failures can be injected per object.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -61,6 +61,9 @@ struct State {
     requests: Vec<String>,
     rejected_tokens: usize,
     failing: HashSet<(String, String, String)>,
+    /// A person's change, made right after the next metadata patch of that object succeeds:
+    /// plural, namespace, name → replicas.
+    meddle: HashMap<(String, String, String), i64>,
 }
 
 impl State {
@@ -291,7 +294,15 @@ fn handle(
             let failing = st
                 .failing
                 .contains(&(plural.to_owned(), key.0.clone(), key.1.clone()));
+            let meddle = match (m == Method::PATCH, sub) {
+                (true, None) => {
+                    st.meddle
+                        .remove(&(plural.to_owned(), key.0.clone(), key.1.clone()))
+                }
+                _ => None,
+            };
             let rv = st.next_rv();
+            let later_rv = st.next_rv();
             let Some(obj) = st.objects.get_mut(plural).and_then(|o| o.get_mut(&key)) else {
                 return status(
                     StatusCode::NOT_FOUND,
@@ -368,14 +379,20 @@ fn handle(
                 merge(obj, &patch);
             }
             obj["metadata"]["resourceVersion"] = json!(rv);
-            respond(
+            let answer = respond(
                 StatusCode::OK,
                 &if sub.is_some() {
                     scale_of(obj)
                 } else {
                     obj.clone()
                 },
-            )
+            );
+            if let Some(n) = meddle {
+                // Someone scales it between this patch and the next.
+                obj["spec"]["replicas"] = json!(n);
+                obj["metadata"]["resourceVersion"] = json!(later_rv);
+            }
+            answer
         }
         _ => status(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -701,6 +718,16 @@ impl KubeStandin {
             .expect("state")
             .failing
             .insert((plural.into(), ns.into(), name.into()));
+    }
+
+    /// Right after the next successful metadata patch of this object, set its replicas to `to`
+    /// (a person scaling it between caretaker's two patches).
+    pub fn scale_after_next_patch(&self, plural: &str, ns: &str, name: &str, to: i64) {
+        self.state
+            .lock()
+            .expect("state")
+            .meddle
+            .insert((plural.into(), ns.into(), name.into()), to);
     }
 
     /// "METHOD /path" of every API request so far.

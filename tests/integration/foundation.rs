@@ -169,3 +169,41 @@ fn local_stack_leaves_nothing_running() {
         assert!(!running, "{name} (pid {pid}) is still running");
     }
 }
+
+/// The dev shutdown request is defined once (caretaker_shared::contract): the rule that routes
+/// it to dev-scheduler in template.yaml matches exactly that source, detail-type and action.
+#[test]
+fn the_template_routes_the_shutdown_request_the_contract_defines() {
+    use caretaker_shared::contract::{SHUTDOWN_ACTION, SHUTDOWN_DETAIL_TYPE, SHUTDOWN_SOURCE};
+    let t: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(include_str!("../../template.yaml")).unwrap();
+    let rule = &t["Resources"]["DevSchedulerFunction"]["Properties"]["Events"]["BudgetShutdownRequests"]
+        ["Properties"]["Pattern"];
+    let one = |v: &serde_yaml_ng::Value| -> Vec<String> {
+        v.as_sequence()
+            .unwrap_or_else(|| panic!("{v:?}"))
+            .iter()
+            .map(|x| x.as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(one(&rule["source"]), [SHUTDOWN_SOURCE]);
+    assert_eq!(one(&rule["detail-type"]), [SHUTDOWN_DETAIL_TYPE]);
+    assert_eq!(one(&rule["detail"]["action"]), [SHUTDOWN_ACTION]);
+    // budget-guard may put only that event.
+    let statements =
+        t["Resources"]["BudgetGuardFunction"]["Properties"]["Policies"][0]["Statement"]
+            .as_sequence()
+            .unwrap();
+    let put = statements
+        .iter()
+        .find(|s| s["Action"] == "events:PutEvents")
+        .unwrap();
+    assert_eq!(
+        put["Condition"]["StringEquals"]["events:source"],
+        SHUTDOWN_SOURCE
+    );
+    assert_eq!(
+        put["Condition"]["StringEquals"]["events:detail-type"],
+        SHUTDOWN_DETAIL_TYPE
+    );
+}

@@ -438,3 +438,38 @@ fn the_stand_in_accepts_what_eks_accepts_and_nothing_else() {
     assert!(!token_shape_ok(Some("Bearer k8s-aws-v1.bm90LWEtdXJs")));
     assert!(!token_shape_ok(Some(&format!("Basic {token}"))));
 }
+
+/// Someone scales a workload from 3 to 5 between the scheduler's annotation patch and its scale
+/// patch: the scale patch carries the version the annotation patch produced, so it is refused
+/// (409) and their 5 stands; the next run remembers 5, and the morning restores 5.
+#[tokio::test]
+async fn a_person_scaling_between_the_two_patches_is_never_overwritten() {
+    let fx = Fx::new("").await;
+    fx.cluster("innovate-dev", &[("env", "dev")], &[]).await;
+    let k = &fx.kube;
+    k.namespace("app", OPT_IN, &[]);
+    k.deployment("app", "web", 3, &[], &[]);
+    k.scale_after_next_patch(DEP, "app", "web", 5);
+    let night = fx.act(Action::Shutdown, NIGHT, false).await;
+    assert!(
+        matches!(outcome(&night, "innovate-dev/app/web"), Outcome::Skipped { reason } if reason.contains("next run")),
+        "{night:#?}"
+    );
+    assert_eq!(
+        k.replicas(DEP, "app", "web"),
+        Some(5),
+        "their change stands"
+    );
+    let again = fx.act(Action::Shutdown, NIGHT, false).await;
+    assert!(
+        matches!(outcome(&again, "innovate-dev/app/web"), Outcome::Changed { action } if action.contains("remembered 5")),
+        "{again:#?}"
+    );
+    assert_eq!(k.replicas(DEP, "app", "web"), Some(0));
+    fx.act(Action::Startup, MORNING, false).await;
+    assert_eq!(
+        k.replicas(DEP, "app", "web"),
+        Some(5),
+        "the morning restores their 5"
+    );
+}

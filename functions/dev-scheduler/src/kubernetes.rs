@@ -364,7 +364,7 @@ fn annotate(key: &str, value: Option<String>, resource_version: Option<&str>) ->
 
 async fn scale<K>(api: &Api<K>, item: &Item, step: &ReplicaStep, dry_run: bool) -> Outcome
 where
-    K: Clone + DeserializeOwned + Debug,
+    K: Clone + DeserializeOwned + Debug + kube::Resource,
 {
     let pp = PatchParams::default();
     let name = item.name.as_str();
@@ -385,15 +385,24 @@ where
                 Some(remember.to_string()),
                 item.resource_version.as_deref(),
             );
-            if let Err(e) = api.patch(name, &pp, &Patch::Merge(&patch)).await {
-                return match api_error(&e) {
-                    Outcome::Failed { error } => {
-                        Outcome::failed(format!("could not remember the replica count: {error}"))
-                    }
-                    other => other,
-                };
+            let remembered = match api.patch(name, &pp, &Patch::Merge(&patch)).await {
+                Ok(obj) => obj,
+                Err(e) => {
+                    return match api_error(&e) {
+                        Outcome::Failed { error } => Outcome::failed(format!(
+                            "could not remember the replica count: {error}"
+                        )),
+                        other => other,
+                    };
+                }
+            };
+            // The version the annotation patch produced: if anyone changes the workload before
+            // the scale patch (a person scaling 3 → 5), it answers 409 and their change stands;
+            // the next run remembers the new count.
+            let mut zero = json!({ "spec": { "replicas": 0 } });
+            if let Some(rv) = remembered.meta().resource_version.as_deref() {
+                zero["metadata"] = json!({ "resourceVersion": rv });
             }
-            let zero = json!({ "spec": { "replicas": 0 } });
             match api.patch_scale(name, &pp, &Patch::Merge(&zero)).await {
                 Ok(_) => Outcome::changed(format!("scaled to 0 (remembered {remember})")),
                 Err(e) => api_error(&e),
