@@ -379,7 +379,7 @@ async fn prod_is_refused_one_failing_workload_does_not_stop_the_others_and_dry_r
     assert_eq!(k.replicas(DEP, "app", "worker"), Some(0));
 
     // Someone scales web back up by hand at night: the hourly reconcile takes it down again and
-    // says so; the count it remembers is the one that was running.
+    // says so.
     k.deployment("app", "web", 2, &[(ANN_REPLICAS, "2")], &[]);
     let rec = fx
         .invoke(json!({"action": "reconcile", "at": "2026-11-30T23:00:00Z"}))
@@ -472,4 +472,34 @@ async fn a_person_scaling_between_the_two_patches_is_never_overwritten() {
         Some(5),
         "the morning restores their 5"
     );
+}
+
+/// A workload scaled up by hand at night (after the shutdown remembered its day count of 3) is
+/// drift: put back to 0 and notified, and the morning restores the day's 3, not the night's 2.
+#[tokio::test]
+async fn a_night_time_scale_up_by_hand_never_overwrites_the_day_count() {
+    let fx = Fx::new("").await;
+    fx.cluster("innovate-dev", &[("env", "dev")], &[]).await;
+    let k = &fx.kube;
+    k.namespace("app", OPT_IN, &[]);
+    k.deployment("app", "web", 3, &[], &[]);
+    fx.act(Action::Shutdown, NIGHT, false).await;
+    assert_eq!(
+        k.annotation(DEP, "app", "web", ANN_REPLICAS).as_deref(),
+        Some("3")
+    );
+    // Someone scales it to 2 at night: the annotation written at nightfall is still on it.
+    k.deployment("app", "web", 2, &[(ANN_REPLICAS, "3")], &[]);
+    let rec = fx
+        .invoke(json!({"action": "reconcile", "at": "2026-11-30T23:00:00Z"}))
+        .await;
+    assert_eq!(
+        outcome(&rec, "innovate-dev/app/web"),
+        &Outcome::changed("scaled to 0 (remembered 3)"),
+        "{rec:#?}"
+    );
+    assert_eq!(k.replicas(DEP, "app", "web"), Some(0));
+    assert_eq!(fx.messages().await.len(), 1, "drift is told");
+    fx.act(Action::Startup, MORNING, false).await;
+    assert_eq!(k.replicas(DEP, "app", "web"), Some(3), "the day count wins");
 }

@@ -350,7 +350,10 @@ pub enum ReplicaStep {
 }
 
 /// Never remembers a zero, never forgets a count: a second shutdown finds zero replicas and
-/// does nothing, so the annotation written by the first one stays. With an HPA, the count is
+/// does nothing, so the annotation written by the first one stays. The day count wins: a
+/// workload scaled up by hand at night goes back to zero with the count remembered when the
+/// night began (the annotation is only ever written just before a scale to zero, and removed if
+/// that scale is refused, so a remembered count is the day's). With an HPA, the count is
 /// brought back inside its bounds; while at zero the HPA is inactive (Kubernetes does not
 /// autoscale a target scaled to zero), so it cannot undo the shutdown.
 pub fn replica_step(
@@ -362,7 +365,9 @@ pub fn replica_step(
     let parsed = remembered.map(|r| r.trim().parse::<i32>().ok().filter(|n| *n >= 1));
     match (up, replicas) {
         (false, 0) => ReplicaStep::Nothing,
-        (false, n) => ReplicaStep::ScaleDown { remember: n },
+        (false, n) => ReplicaStep::ScaleDown {
+            remember: parsed.flatten().unwrap_or(n),
+        },
         (true, 0) => match parsed {
             None => ReplicaStep::Skip(
                 "at 0 replicas, not scaled down by caretaker: left as it is".into(),
@@ -623,8 +628,13 @@ mod tests {
         assert_eq!(replica_step(true, 2, None, None), ReplicaStep::Nothing);
         assert_eq!(
             replica_step(false, 4, Some("3"), None),
+            ReplicaStep::ScaleDown { remember: 3 },
+            "scaled up by hand at night: back to 0, and the day's 3 is what the morning restores"
+        );
+        assert_eq!(
+            replica_step(false, 4, Some("zero"), None),
             ReplicaStep::ScaleDown { remember: 4 },
-            "the running count is the truth when it runs again"
+            "an unreadable annotation is replaced by the running count"
         );
     }
 

@@ -405,7 +405,13 @@ where
             }
             match api.patch_scale(name, &pp, &Patch::Merge(&zero)).await {
                 Ok(_) => Outcome::changed(format!("scaled to 0 (remembered {remember})")),
-                Err(e) => api_error(&e),
+                Err(e) => {
+                    // Not scaled: a remembered count must only ever be the one of a workload
+                    // caretaker holds at zero (best effort; the next run sees it otherwise).
+                    let forget = annotate(ANN_REPLICAS, None, None);
+                    let _ = api.patch(name, &pp, &Patch::Merge(&forget)).await;
+                    api_error(&e)
+                }
             }
         }
         ReplicaStep::ScaleUp { to } => {
