@@ -184,8 +184,18 @@ impl Reported for crate::RunReport {
     }
 }
 
-/// A step's result passes through as it is: the state machine stores it.
-impl Reported for serde_json::Value {}
+/// A step's result passes through as it is (the state machine stores it); one that is a run
+/// report (restore-tester's sweep) gets the correlation id like any report.
+impl Reported for serde_json::Value {
+    fn set_correlation_id(&mut self, id: &str) {
+        if let Some(report) = self.as_object_mut()
+            && report.contains_key("totals")
+            && report.contains_key("function")
+        {
+            report.insert("correlationId".to_owned(), serde_json::Value::from(id));
+        }
+    }
+}
 
 /// The correlation id of an EventBridge event (`id`), if the payload has one.
 pub fn event_id(payload: &serde_json::Value) -> Option<String> {

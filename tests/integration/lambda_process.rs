@@ -232,6 +232,8 @@ fn every_function_answers_hostile_bodies_with_a_documented_error_type_and_a_shor
             );
             assert_eq!(v["span"]["function"], function, "{v}");
             assert!(v["span"]["request_id"].is_string(), "{v}");
+            // No event id in a hostile body: the request id correlates.
+            assert_eq!(v["span"]["correlation_id"], v["span"]["request_id"], "{v}");
         }
     }
 }

@@ -11,13 +11,6 @@ use image_promoter::{Deps, PromoterConfig};
 
 use std::sync::{Arc, Mutex};
 
-use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::Intercept;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
-use aws_smithy_runtime_api::client::orchestrator::Metadata;
-use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
-use aws_smithy_types::config_bag::ConfigBag;
-
 use crate::support::*;
 
 const DOCKER_V2: &str = "application/vnd.docker.distribution.manifest.v2+json";
@@ -550,39 +543,8 @@ async fn enhanced_scan_event_from_the_events_folder_is_decided_end_to_end() {
     assert!(err.to_string().contains("image-digest"), "{err}");
 }
 
-/// Counts ECR requests (attempts) by operation, and sends `fail` (an operation name) to a closed port, as a
-/// network fault that outlives the SDK's retries would.
-#[derive(Debug, Clone, Default)]
-struct Ecr {
-    calls: Arc<Mutex<Vec<String>>>,
-    fail: Option<&'static str>,
-}
-
-impl Intercept for Ecr {
-    fn name(&self) -> &'static str {
-        "CountAndFail"
-    }
-    fn modify_before_transmit(
-        &self,
-        ctx: &mut BeforeTransmitInterceptorContextMut<'_>,
-        _: &RuntimeComponents,
-        cfg: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        // The operation's metadata is in the bag by now (not yet before serialisation).
-        let op = cfg
-            .load::<Metadata>()
-            .map(|m| m.name().to_owned())
-            .unwrap_or_default();
-        self.calls.lock().unwrap().push(op.clone());
-        if self.fail == Some(op.as_str()) {
-            ctx.request_mut().set_uri("http://127.0.0.1:9/")?;
-        }
-        Ok(())
-    }
-}
-
 fn instrument(fx: &mut Fx, fail: Option<&'static str>) -> Arc<Mutex<Vec<String>>> {
-    let spy = Ecr {
+    let spy = Spy {
         calls: Arc::default(),
         fail,
     };

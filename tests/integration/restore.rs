@@ -858,3 +858,66 @@ async fn the_tagging_permission_is_exactly_what_a_restore_writes() {
         .await
         .unwrap();
 }
+
+/// The secret's delete fails (the network to Secrets Manager fails past the SDK's retries):
+/// cleanup still deletes the instance, then fails naming the secret it could not delete.
+#[tokio::test]
+async fn a_secret_that_cannot_be_deleted_does_not_stop_the_instance_from_going() {
+    let mut fx = Fx::new(CHECKS, 1).await;
+    let run_id = "secret-delete-fails";
+    aws_sdk_secretsmanager::Client::new(&fx.sdk)
+        .create_secret()
+        .name(format!("caretaker/restore-test/{run_id}"))
+        .secret_string("pw")
+        .send()
+        .await
+        .unwrap();
+    fx.rds()
+        .create_db_instance()
+        .db_instance_identifier("rt-innovate-prod-db-secretde")
+        .engine("postgres")
+        .db_instance_class("db.t4g.micro")
+        .allocated_storage(20)
+        .master_username("m")
+        .master_user_password("password123")
+        .tags(Tag::builder().key("caretaker:run-id").value(run_id).build())
+        .tags(
+            Tag::builder()
+                .key("caretaker:restore-test")
+                .value("true")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let spy = Spy {
+        calls: Default::default(),
+        fail: Some("DeleteSecret"),
+    };
+    fx.deps.sm = aws_sdk_secretsmanager::Client::from_conf(
+        aws_sdk_secretsmanager::config::Builder::from(&fx.sdk)
+            .interceptor(spy)
+            .build(),
+    );
+    let err = restore_tester::handler::step(
+        &fx.deps,
+        json!({"step": "cleanup", "runId": run_id, "state": {}}),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(&format!("secret caretaker/restore-test/{run_id}")),
+        "{err}"
+    );
+    let (instances, secrets) = fx.leftovers().await;
+    assert!(
+        instances.is_empty(),
+        "the instance went anyway: {instances:?}"
+    );
+    assert_eq!(
+        secrets.len(),
+        1,
+        "and the report names the secret that stayed"
+    );
+}

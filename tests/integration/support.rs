@@ -5,6 +5,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use aws_config::SdkConfig;
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextMut;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
 use caretaker_shared::aws::Accounts;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -278,4 +284,36 @@ pub async fn ledger_table(config: &SdkConfig, name: &str) {
         .send()
         .await
         .unwrap();
+}
+
+/// An SDK interceptor: counts requests (attempts) by operation, and sends `fail` (an operation
+/// name) to a closed port, as a network fault that outlives the SDK's retries would.
+#[allow(dead_code)]
+#[derive(Debug, Clone, Default)]
+pub struct Spy {
+    pub calls: Arc<Mutex<Vec<String>>>,
+    pub fail: Option<&'static str>,
+}
+
+impl Intercept for Spy {
+    fn name(&self) -> &'static str {
+        "CountAndFail"
+    }
+    fn modify_before_transmit(
+        &self,
+        ctx: &mut BeforeTransmitInterceptorContextMut<'_>,
+        _: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        // The operation's metadata is in the bag by now (not yet before serialisation).
+        let op = cfg
+            .load::<Metadata>()
+            .map(|m| m.name().to_owned())
+            .unwrap_or_default();
+        self.calls.lock().unwrap().push(op.clone());
+        if self.fail == Some(op.as_str()) {
+            ctx.request_mut().set_uri("http://127.0.0.1:9/")?;
+        }
+        Ok(())
+    }
 }
