@@ -30,3 +30,21 @@ impl Classify for PromoterError {
 }
 
 caretaker_shared::impl_diagnostic!(PromoterError, shared via PromoterError::Shared);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unusable_webhook_secret_is_configuration_not_a_policy_verdict() {
+        let e = PromoterError::from(SharedError::WebhookSecret {
+            secret_id: "slack".into(),
+            reason: "the URL must use https".into(),
+        });
+        assert_eq!(e.kind(), ErrorKind::InvalidInput);
+        assert_eq!(
+            PromoterError::Conflict("x".into()).kind(),
+            ErrorKind::PolicyViolation
+        );
+    }
+}
