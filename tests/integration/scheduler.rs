@@ -524,3 +524,39 @@ async fn a_shutdown_request_with_a_wrong_source_action_or_account_is_refused_sil
     );
     assert!(fx.messages().await.is_empty(), "nothing was sent");
 }
+
+#[tokio::test]
+async fn the_report_says_why_for_every_resource_it_decided() {
+    let fx = Fx::new("").await;
+    fx.db("app-dev-db", DEV).await;
+    fx.db(
+        "demo-db",
+        &[
+            ("env", "dev"),
+            ("caretaker/schedule", "office-hours"),
+            ("caretaker/keep-up-until", "2026-11-30T23:00:00Z"),
+        ],
+    )
+    .await;
+    let why = |r: &RunReport, id: &str| {
+        r.resources.iter().find(|x| x.id == id).unwrap().details["why"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let status = fx.act(Action::Status, NIGHT, false).await;
+    assert_eq!(
+        why(&status, "app-dev-db"),
+        "outside Mon-Fri 07:00-20:00 UTC"
+    );
+    assert!(
+        why(&status, "demo-db").starts_with("kept up until 2026-11-30 23:00:00 UTC by tag"),
+        "{status:#?}"
+    );
+    assert_eq!(outcome(&status, "demo-db"), &Outcome::Unchanged);
+    let morning = fx.act(Action::Status, MORNING, false).await;
+    assert_eq!(
+        why(&morning, "app-dev-db"),
+        "within Mon-Fri 07:00-20:00 UTC"
+    );
+}

@@ -138,6 +138,16 @@ impl Decider {
         }
     }
 
+    /// Why the resource should be up or down now, in words for the report: "kept up until … by
+    /// tag", "within Mon-Fri 07:00-20:00 America/New_York", "outside …", "shutdown requested".
+    /// `None` when it is left alone (the outcome says why then).
+    pub fn why(&self, tags: &BTreeMap<String, String>) -> Option<String> {
+        match desired(tags, &self.policy, self.action, self.now) {
+            Ok(Desired::Up(why) | Desired::Down(why)) => Some(why),
+            _ => None,
+        }
+    }
+
     /// The same run for Kubernetes workloads: the account-wide default schedule does not apply
     /// (only opted-in namespaces and workloads are touched).
     pub fn without_default(&self) -> Decider {

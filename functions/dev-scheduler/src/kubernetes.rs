@@ -136,8 +136,9 @@ struct Item {
     resource_version: Option<String>,
     state: String,
     hpa: Option<String>,
-    /// Whether it should be up now (`None` when left alone).
+    /// Whether it should be up now (`None` when left alone), and why.
     up: Option<bool>,
+    why: Option<String>,
     decided: Result<Step, Outcome>,
 }
 
@@ -296,6 +297,7 @@ fn plan(cluster: &Cluster, listed: &Listed, decide: &Decider) -> Vec<Item> {
             state: format!("{current} replicas"),
             hpa: hpa.map(|h| format!("{} ({}..{})", h.name, h.min, h.max)),
             up: up.ok(),
+            why: decide.why(&tags),
             decided,
         })
     };
@@ -333,6 +335,7 @@ fn plan(cluster: &Cluster, listed: &Listed, decide: &Decider) -> Vec<Item> {
             state: if suspended { "suspended" } else { "active" }.to_owned(),
             hpa: None,
             up: up.clone().ok(),
+            why: decide.why(&tags),
             decided: up.map(|up| Step::Suspend(domain::suspend_step(up, suspended, marked))),
         });
     }
@@ -542,6 +545,9 @@ pub(crate) async fn walk(
         r.detail("state", &item.state);
         if let Some(up) = item.up {
             r.detail("desired", if up { "up" } else { "down" });
+            if let Some(why) = &item.why {
+                r.detail("why", why);
+            }
         }
         if let Some(h) = &item.hpa {
             r.detail("hpa", h);

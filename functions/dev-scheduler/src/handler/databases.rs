@@ -64,6 +64,9 @@ impl Layer<'_> {
             .record(db.kind.report_kind(), &db.id, outcome)
             .in_account(self.account());
         let Some(up) = up else { return };
+        if let Some(why) = self.decider.why(&db.tags) {
+            r.detail("why", why);
+        }
         r.detail("status", &db.status)
             .detail("desired", if up { "up" } else { "down" });
         if drift {

@@ -21,11 +21,17 @@ impl Layer<'_> {
                     continue;
                 }
             };
-            let outcomes: Vec<(String, Outcome, Option<Sizes>)> = futures::stream::iter(listed)
+            type Done = (String, Outcome, Option<(Sizes, Option<String>)>);
+            let outcomes: Vec<Done> = futures::stream::iter(listed)
                 .map(|ng| async move {
                     match ng {
                         Err((id, e)) => (id, Outcome::failed(e.to_string()), None),
-                        Ok(ng) => (ng.id(), self.nodegroup(cluster, &ng).await, Some(ng.sizes)),
+                        Ok(ng) => {
+                            let decided = self.decider.decide(&ng.tags).is_ok();
+                            let why = self.decider.why(&ng.tags).filter(|_| decided);
+                            let outcome = self.nodegroup(cluster, &ng).await;
+                            (ng.id(), outcome, Some((ng.sizes, why)))
+                        }
                     }
                 })
                 .buffered(self.deps.config.aws_concurrency)
@@ -35,8 +41,11 @@ impl Layer<'_> {
                 let r = report
                     .record("eks-nodegroup", &id, outcome)
                     .in_account(self.account());
-                if let Some(s) = sizes {
+                if let Some((s, why)) = sizes {
                     r.detail("size", s.encode());
+                    if let Some(why) = why {
+                        r.detail("why", why);
+                    }
                 }
             }
         }
