@@ -148,6 +148,15 @@ impl Fx {
         run(&self.deps, cmd, Utc::now()).await
     }
 
+    /// A repository that scans on push, and an image in it with a complete basic scan.
+    pub async fn scanned(&self, tag: &str, findings: &[(&str, &str, &str)]) -> String {
+        self.repo("backend", true, false).await;
+        let digest = self.push("backend", tag, DOCKER_V2).await;
+        self.findings("backend", &digest, "COMPLETE", basic(findings))
+            .await;
+        digest
+    }
+
     pub async fn messages(&self) -> Vec<String> {
         drain(&self.sdk, &self.queue).await
     }
@@ -568,15 +577,7 @@ fn scan_event(digest: &str, tags: &[&str]) -> serde_json::Value {
 #[tokio::test]
 async fn a_scan_event_promotes_in_three_ecr_calls_and_a_tag_on_another_digest_stays() {
     let mut fx = Fx::new(None).await;
-    fx.repo("backend", true, false).await;
-    let digest = fx.push("backend", "sha-4f2a9c1", DOCKER_V2).await;
-    fx.findings(
-        "backend",
-        &digest,
-        "COMPLETE",
-        basic(&[("CVE-1", "LOW", "zlib")]),
-    )
-    .await;
+    let digest = fx.scanned("sha-4f2a9c1", &[("CVE-1", "LOW", "zlib")]).await;
     let calls = instrument(&mut fx, None);
     let event = lambda_runtime::LambdaEvent::new(
         scan_event(&digest, &["sha-4f2a9c1"]).into(),
@@ -623,10 +624,7 @@ async fn a_scan_event_promotes_in_three_ecr_calls_and_a_tag_on_another_digest_st
 #[tokio::test]
 async fn an_unreadable_scan_is_a_failure_to_decide_never_a_block() {
     let mut fx = Fx::new(None).await;
-    fx.repo("backend", true, false).await;
-    let digest = fx.push("backend", "sha-5e5e5e5", DOCKER_V2).await;
-    fx.findings("backend", &digest, "COMPLETE", basic(&[]))
-        .await;
+    let digest = fx.scanned("sha-5e5e5e5", &[]).await;
     instrument(&mut fx, Some("DescribeImageScanFindings"));
     let event = lambda_runtime::LambdaEvent::new(
         scan_event(&digest, &["sha-5e5e5e5"]).into(),

@@ -156,6 +156,40 @@ impl Fx {
         (ids, secrets)
     }
 
+    /// What a crashed run leaves behind: its temporary secret.
+    pub async fn left_secret(&self, run_id: &str) {
+        aws_sdk_secretsmanager::Client::new(&self.sdk)
+            .create_secret()
+            .name(format!("caretaker/restore-test/{run_id}"))
+            .secret_string("pw")
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// ... and an instance carrying its run id, with or without the restore-test mark.
+    pub async fn left_instance(&self, id: &str, run_id: &str, marked: bool) {
+        let mut req = self
+            .rds()
+            .create_db_instance()
+            .db_instance_identifier(id)
+            .engine("postgres")
+            .db_instance_class("db.t4g.micro")
+            .allocated_storage(20)
+            .master_username("m")
+            .master_user_password("password123")
+            .tags(Tag::builder().key("caretaker:run-id").value(run_id).build());
+        if marked {
+            req = req.tags(
+                Tag::builder()
+                    .key("caretaker:restore-test")
+                    .value("true")
+                    .build(),
+            );
+        }
+        req.send().await.unwrap();
+    }
+
     pub async fn evidence(&self, run_id: &str) -> Value {
         let out = aws_sdk_s3::Client::new(&self.sdk)
             .get_object()
@@ -632,37 +666,12 @@ fn state_machine_definition_is_safe() {
 #[tokio::test]
 async fn cleanup_deletes_the_secret_first_and_everything_it_can_whatever_fails() {
     let fx = Fx::new(CHECKS, 1).await;
-    let rds = fx.rds();
     let run_id = "cleanup-faults";
     // The run's secret (a live password), its instance, and one that claims the run's id but
     // lacks the restore-test mark: deleting that one is refused.
-    aws_sdk_secretsmanager::Client::new(&fx.sdk)
-        .create_secret()
-        .name(format!("caretaker/restore-test/{run_id}"))
-        .secret_string("pw")
-        .send()
-        .await
-        .unwrap();
-    for (id, marked) in [("rt-foreign-db", false), ("rt-ours-db", true)] {
-        let mut req = rds
-            .create_db_instance()
-            .db_instance_identifier(id)
-            .engine("postgres")
-            .db_instance_class("db.t4g.micro")
-            .allocated_storage(20)
-            .master_username("m")
-            .master_user_password("password123")
-            .tags(Tag::builder().key("caretaker:run-id").value(run_id).build());
-        if marked {
-            req = req.tags(
-                Tag::builder()
-                    .key("caretaker:restore-test")
-                    .value("true")
-                    .build(),
-            );
-        }
-        req.send().await.unwrap();
-    }
+    fx.left_secret(run_id).await;
+    fx.left_instance("rt-foreign-db", run_id, false).await;
+    fx.left_instance("rt-ours-db", run_id, true).await;
     let state: Value = json!({});
     let err = restore_tester::handler::step(
         &fx.deps,
@@ -865,31 +874,9 @@ async fn the_tagging_permission_is_exactly_what_a_restore_writes() {
 async fn a_secret_that_cannot_be_deleted_does_not_stop_the_instance_from_going() {
     let mut fx = Fx::new(CHECKS, 1).await;
     let run_id = "secret-delete-fails";
-    aws_sdk_secretsmanager::Client::new(&fx.sdk)
-        .create_secret()
-        .name(format!("caretaker/restore-test/{run_id}"))
-        .secret_string("pw")
-        .send()
-        .await
-        .unwrap();
-    fx.rds()
-        .create_db_instance()
-        .db_instance_identifier("rt-innovate-prod-db-secretde")
-        .engine("postgres")
-        .db_instance_class("db.t4g.micro")
-        .allocated_storage(20)
-        .master_username("m")
-        .master_user_password("password123")
-        .tags(Tag::builder().key("caretaker:run-id").value(run_id).build())
-        .tags(
-            Tag::builder()
-                .key("caretaker:restore-test")
-                .value("true")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    fx.left_secret(run_id).await;
+    fx.left_instance("rt-innovate-prod-db-secretde", run_id, true)
+        .await;
     let spy = Spy {
         calls: Default::default(),
         fail: Some("DeleteSecret"),
