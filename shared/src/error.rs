@@ -121,15 +121,19 @@ pub fn quote(value: &str) -> String {
     }
 }
 
+/// `text` cut to `max` characters, saying how many were cut: "… (truncated, N more)".
+pub fn cap(text: &str, max: usize) -> String {
+    let count = text.chars().count();
+    if count <= max {
+        return text.to_owned();
+    }
+    let keep: String = text.chars().take(max).collect();
+    format!("{keep}… (truncated, {} more)", count - max)
+}
+
 /// A message built from a parser's error (which may quote the input), cut to a bounded length.
 pub fn cap_message(message: &str) -> String {
-    const MAX: usize = 300;
-    let count = message.chars().count();
-    if count <= MAX {
-        return message.to_owned();
-    }
-    let keep: String = message.chars().take(MAX).collect();
-    format!("{keep}… ({} more characters)", count - MAX)
+    cap(message, 300)
 }
 
 /// The event or a value in it is not what the function accepts. Nothing was changed.

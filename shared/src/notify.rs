@@ -38,15 +38,7 @@ pub const FACTS_MAX: usize = 20;
 /// Slack's limit for one section's text.
 pub const SLACK_SECTION_MAX: usize = 3_000;
 
-/// `text` cut to `max` characters, saying how many were cut.
-pub fn cap(text: &str, max: usize) -> String {
-    let count = text.chars().count();
-    if count <= max {
-        return text.to_owned();
-    }
-    let keep: String = text.chars().take(max).collect();
-    format!("{keep}… (truncated, {} more)", count - max)
-}
+pub use crate::error::cap;
 
 /// Slack's escaping for text that is not markup: `&`, `<`, `>` (so `<!channel>` and
 /// `<https://evil|click here>` arrive as the characters they are, not as a mention or a link).

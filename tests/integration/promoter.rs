@@ -574,18 +574,23 @@ fn scan_event(digest: &str, tags: &[&str]) -> serde_json::Value {
     ev
 }
 
+/// The Lambda handler, invoked with a basic scan event for `digest` carrying `tags`.
+async fn on_scan(
+    fx: &Fx,
+    digest: &str,
+    tags: &[&str],
+) -> Result<RunReport, image_promoter::PromoterError> {
+    let event =
+        lambda_runtime::LambdaEvent::new(scan_event(digest, tags).into(), Default::default());
+    image_promoter::handler::handle(event, &fx.deps).await
+}
+
 #[tokio::test]
 async fn a_scan_event_promotes_in_three_ecr_calls_and_a_tag_on_another_digest_stays() {
     let mut fx = Fx::new(None).await;
     let digest = fx.scanned("sha-4f2a9c1", &[("CVE-1", "LOW", "zlib")]).await;
     let calls = instrument(&mut fx, None);
-    let event = lambda_runtime::LambdaEvent::new(
-        scan_event(&digest, &["sha-4f2a9c1"]).into(),
-        Default::default(),
-    );
-    let r = image_promoter::handler::handle(event, &fx.deps)
-        .await
-        .unwrap();
+    let r = on_scan(&fx, &digest, &["sha-4f2a9c1"]).await.unwrap();
     assert_eq!(
         outcome(&r),
         &Outcome::changed("tagged prod-4f2a9c1"),
@@ -600,13 +605,7 @@ async fn a_scan_event_promotes_in_three_ecr_calls_and_a_tag_on_another_digest_st
     let other = fx.push("backend", "4f2a9c1", DOCKER_V2).await;
     fx.findings("backend", &other, "COMPLETE", basic(&[])).await;
     calls.lock().unwrap().clear();
-    let event = lambda_runtime::LambdaEvent::new(
-        scan_event(&other, &["4f2a9c1"]).into(),
-        Default::default(),
-    );
-    let r = image_promoter::handler::handle(event, &fx.deps)
-        .await
-        .unwrap();
+    let r = on_scan(&fx, &other, &["4f2a9c1"]).await.unwrap();
     assert!(
         matches!(outcome(&r), Outcome::Failed { error } if error.contains("never moved")),
         "{r:#?}"
@@ -626,13 +625,7 @@ async fn an_unreadable_scan_is_a_failure_to_decide_never_a_block() {
     let mut fx = Fx::new(None).await;
     let digest = fx.scanned("sha-5e5e5e5", &[]).await;
     instrument(&mut fx, Some("DescribeImageScanFindings"));
-    let event = lambda_runtime::LambdaEvent::new(
-        scan_event(&digest, &["sha-5e5e5e5"]).into(),
-        Default::default(),
-    );
-    let err = image_promoter::handler::handle(event, &fx.deps)
-        .await
-        .unwrap_err();
+    let err = on_scan(&fx, &digest, &["sha-5e5e5e5"]).await.unwrap_err();
     assert_eq!(
         lambda_runtime::Diagnostic::from(err).error_type,
         "Retryable",

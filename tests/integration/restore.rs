@@ -428,7 +428,7 @@ async fn bad_input_is_rejected_with_no_side_effect() {
 }
 
 #[tokio::test]
-async fn dry_run_plans_without_restoring() {
+async fn dry_run_plans_without_restoring_succeeds_and_writes_nothing() {
     let fx = Fx::new(CHECKS, 1).await;
     let (exec, _, _) = run(
         &fx,
@@ -447,6 +447,19 @@ async fn dry_run_plans_without_restoring() {
             .unwrap()
             .starts_with("dry run: would restore innovate-prod-db")
     );
+    assert!(
+        exec.succeeded,
+        "a dry run is not a failed execution: {:?}",
+        exec.error
+    );
+    let objects = aws_sdk_s3::Client::new(&fx.sdk)
+        .list_objects_v2()
+        .bucket(&fx.bucket)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(objects.key_count.unwrap_or(0), 0, "no evidence written");
+    assert!(drain(&fx.sdk, &fx.queue).await.is_empty(), "nothing sent");
     assert_eq!(fx.leftovers().await, (vec![], vec![]));
 }
 
@@ -744,30 +757,6 @@ async fn identifiers_and_shapes_are_checked_before_they_name_anything() {
         (vec![], vec!["caretaker/restore-test/other-run".to_owned()]),
         "nothing created, nothing deleted"
     );
-}
-
-#[tokio::test]
-async fn a_dry_run_succeeds_and_writes_nothing() {
-    let fx = Fx::new(CHECKS, 1).await;
-    let (exec, _, _) = run(
-        &fx,
-        None,
-        serde_json::from_str(include_str!("../../events/restore-tester/dry-run.json")).unwrap(),
-    )
-    .await;
-    assert!(
-        exec.succeeded,
-        "a dry run is not a failed execution: {:?}",
-        exec.error
-    );
-    let objects = aws_sdk_s3::Client::new(&fx.sdk)
-        .list_objects_v2()
-        .bucket(&fx.bucket)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(objects.key_count.unwrap_or(0), 0, "no evidence written");
-    assert!(drain(&fx.sdk, &fx.queue).await.is_empty(), "nothing sent");
 }
 
 #[tokio::test]

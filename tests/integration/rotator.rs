@@ -129,6 +129,17 @@ impl Fixture {
         }
     }
 
+    pub async fn describe(
+        &self,
+    ) -> aws_sdk_secretsmanager::operation::describe_secret::DescribeSecretOutput {
+        self.sm()
+            .describe_secret()
+            .secret_id(&self.secret)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub fn sm(&self) -> aws_sdk_secretsmanager::Client {
         aws_sdk_secretsmanager::Client::new(&self.sdk)
     }
@@ -519,14 +530,7 @@ async fn malformed_secrets_fail_clearly_and_change_nothing() {
             .send()
             .await
             .unwrap();
-        let before = fx
-            .sm()
-            .describe_secret()
-            .secret_id(&fx.secret)
-            .send()
-            .await
-            .unwrap()
-            .version_ids_to_stages;
+        let before = fx.describe().await.version_ids_to_stages;
         let token = fx.begin().await;
         let err = fx.step("createSecret", &token).await.unwrap_err();
         assert!(err.to_string().contains(expect), "{err}");
@@ -544,15 +548,7 @@ async fn malformed_secrets_fail_clearly_and_change_nothing() {
             .await
             .unwrap();
         assert!(pending.secret_string.is_none(), "nothing was written");
-        let after = fx
-            .sm()
-            .describe_secret()
-            .secret_id(&fx.secret)
-            .send()
-            .await
-            .unwrap()
-            .version_ids_to_stages
-            .unwrap();
+        let after = fx.describe().await.version_ids_to_stages.unwrap();
         assert_eq!(
             after.len(),
             before.unwrap().len() + 1,
@@ -679,14 +675,7 @@ async fn rotation_disabled_is_refused_and_changes_nothing() {
         .send()
         .await
         .unwrap();
-    let enabled = fx
-        .sm()
-        .describe_secret()
-        .secret_id(&fx.secret)
-        .send()
-        .await
-        .unwrap()
-        .rotation_enabled;
+    let enabled = fx.describe().await.rotation_enabled;
     assert_eq!(
         enabled,
         Some(false),

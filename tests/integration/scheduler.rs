@@ -232,6 +232,12 @@ impl Fx {
 }
 
 pub const DEV: &[(&str, &str)] = &[("env", "dev"), ("caretaker/schedule", "office-hours")];
+/// Opted in, and kept up by its tag until 23:00 on the night of `NIGHT`.
+pub const KEPT_UP: &[(&str, &str)] = &[
+    ("env", "dev"),
+    ("caretaker/schedule", "office-hours"),
+    ("caretaker/keep-up-until", "2026-11-30T23:00:00Z"),
+];
 
 pub fn outcome<'a>(r: &'a RunReport, id: &str) -> &'a Outcome {
     &r.resources
@@ -342,15 +348,7 @@ async fn startup_without_prior_shutdown_and_dry_run_make_no_mutating_call() {
 async fn reconcile_catches_the_automatic_restart_and_keep_up_and_holidays_are_honoured() {
     let fx = Fx::new("2026-12-01").await;
     fx.db("app-dev-db", DEV).await;
-    fx.db(
-        "demo-db",
-        &[
-            ("env", "dev"),
-            ("caretaker/schedule", "office-hours"),
-            ("caretaker/keep-up-until", "2026-11-30T23:00:00Z"),
-        ],
-    )
-    .await;
+    fx.db("demo-db", KEPT_UP).await;
     fx.act(Action::Shutdown, NIGHT, false).await;
     assert_eq!(
         fx.db_status("demo-db").await,
@@ -529,15 +527,7 @@ async fn a_shutdown_request_with_a_wrong_source_action_or_account_is_refused_sil
 async fn the_report_says_why_for_every_resource_it_decided() {
     let fx = Fx::new("").await;
     fx.db("app-dev-db", DEV).await;
-    fx.db(
-        "demo-db",
-        &[
-            ("env", "dev"),
-            ("caretaker/schedule", "office-hours"),
-            ("caretaker/keep-up-until", "2026-11-30T23:00:00Z"),
-        ],
-    )
-    .await;
+    fx.db("demo-db", KEPT_UP).await;
     let why = |r: &RunReport, id: &str| {
         r.resources.iter().find(|x| x.id == id).unwrap().details["why"]
             .as_str()

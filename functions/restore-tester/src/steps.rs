@@ -30,6 +30,8 @@ pub async fn start(
     input: serde_json::Value,
     now: DateTime<Utc>,
 ) -> Result<Run, RestoreError> {
+    // Checked here too, not only in `event::parse`: the step is public and names a secret and
+    // an instance after the run id.
     let input = event::start_input(input)?;
     event::check_run_id(run_id)?;
     let source = aws::instance(deps, &input.source_instance)
