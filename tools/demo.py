@@ -423,6 +423,18 @@ def act_dev_scheduler(estate):
             ok &= all(c in now for c in checks)
             ok &= report["totals"]["failed"] == 0 and (label != "shutdown again" or report["totals"]["changed"] == 0)
         ok &= kube.objects()["rejectedTokens"] == 0
+        # A "shutdown request" that is not budget-guard's: refused with a named error type,
+        # nothing changed, nothing sent.
+        before = state()
+        report, err = watch.invoke("dev-scheduler", ROOT / "events/dev-scheduler/bad-shutdown-wrong-source.json")
+        answer = (err or json.dumps(report)).split("--- cargo lambda watch log")[0]
+        # cargo lambda's own framing around the function's error: drop it.
+        answer = answer.split("Was this behavior unexpected?")[0].replace("Error:", "")
+        answer = "".join(c for c in answer if c not in "×│╭╮╰╯─")
+        refused = report is None and "InvalidInput" in answer and state() == before
+        print(f"  forged shutdown request (source evil.corp): {'refused' if refused else 'NOT REFUSED'}: "
+              f"{' '.join(answer.split())[:240]}")
+        ok &= refused
     finally:
         watch.stop()
         kube.stop()
