@@ -33,6 +33,20 @@ pub struct Fx {
     pub kube: KubeStandin,
 }
 
+/// Service config that reads nothing from the environment (so AWS_ENDPOINT_URL cannot win
+/// over a proxy's endpoint).
+#[derive(Debug)]
+struct NoEnvEndpoint;
+
+impl aws_types::service_config::LoadServiceConfig for NoEnvEndpoint {
+    fn load_config(&self, _: aws_types::service_config::ServiceConfigKey<'_>) -> Option<String> {
+        None
+    }
+}
+
+/// The account memory's table, in the home account.
+pub const STATE_TABLE: &str = "caretaker-dev-scheduler";
+
 /// Monday 30 November 2026, 21:00 UTC: outside office hours.
 pub const NIGHT: &str = "2026-11-30T21:00:00Z";
 /// Tuesday 1 December 2026, 08:00 UTC: inside.
@@ -45,14 +59,27 @@ impl Fx {
 
     /// `extra` variables override the defaults below.
     pub async fn with(holidays: &str, extra: &[(&str, &str)]) -> Self {
+        Self::through(holidays, extra, None).await
+    }
+
+    /// As [`Fx::with`], with the function's AWS calls sent to `endpoint` (a proxy) instead.
+    pub async fn through(holidays: &str, extra: &[(&str, &str)], endpoint: Option<&str>) -> Self {
         let home = fresh_account();
         let dev = fresh_account();
-        let base = config_in(&home).await;
+        let mut base = config_in(&home).await;
+        if let Some(url) = endpoint {
+            // The environment's AWS_ENDPOINT_URL would win over the config's own.
+            let mut b = base.to_builder();
+            b.set_service_config(Some(NoEnvEndpoint));
+            base = b.endpoint_url(url).build();
+        }
         let cfg = config_in(&dev).await;
         let kube = KubeStandin::start().await;
         let ca = kube.ca_file.display().to_string();
+        ledger_table(&base, STATE_TABLE).await;
         let mut vars: Vec<(&str, &str)> = extra.to_vec();
         vars.extend([
+            ("STATE_TABLE", STATE_TABLE),
             ("ALLOWED_ACCOUNTS", dev.as_str()),
             ("TARGET_ROLE_NAME", "caretaker-spoke"),
             (
@@ -345,8 +372,8 @@ async fn startup_without_prior_shutdown_and_dry_run_make_no_mutating_call() {
 }
 
 #[tokio::test]
-async fn reconcile_catches_the_automatic_restart_and_keep_up_and_holidays_are_honoured() {
-    let fx = Fx::new("2026-12-01").await;
+async fn a_start_outside_caretaker_is_drift_put_back_and_notified_an_expired_keep_up_is_routine() {
+    let fx = Fx::new("").await;
     fx.db("app-dev-db", DEV).await;
     fx.db("demo-db", KEPT_UP).await;
     fx.act(Action::Shutdown, NIGHT, false).await;
@@ -355,7 +382,17 @@ async fn reconcile_catches_the_automatic_restart_and_keep_up_and_holidays_are_ho
         "available",
         "kept up by its tag"
     );
-    // Seven days later RDS starts a stopped instance by itself; the hourly reconcile stops it again.
+    // The periodic run on Saturday morning: the keep-up has passed, a routine stop.
+    let sat = fx
+        .invoke(json!({"action": "reconcile", "at": "2026-12-05T10:00:00Z"}))
+        .await;
+    assert_eq!(
+        outcome(&sat, "demo-db"),
+        &Outcome::changed("stopped"),
+        "{sat:#?}"
+    );
+    assert!(fx.messages().await.is_empty(), "routine: not notified");
+    // Seven days stopped, RDS starts an instance by itself (or a person does): drift.
     fx.rds()
         .start_db_instance()
         .db_instance_identifier("app-dev-db")
@@ -363,33 +400,160 @@ async fn reconcile_catches_the_automatic_restart_and_keep_up_and_holidays_are_ho
         .await
         .unwrap();
     let r = fx
-        .act(Action::Reconcile, "2026-12-05T12:00:00Z", false)
+        .invoke(json!({"action": "reconcile", "at": "2026-12-05T12:00:00Z"}))
         .await;
-    assert_eq!(
-        outcome(&r, "app-dev-db"),
-        &Outcome::changed("stopped"),
-        "{r:#?}"
-    );
-    assert_eq!(
-        r.resources
-            .iter()
-            .find(|x| x.id == "app-dev-db")
-            .unwrap()
-            .details["drift"],
-        true
-    );
-    assert_eq!(
-        outcome(&r, "demo-db"),
-        &Outcome::changed("stopped"),
-        "keep-up-until has passed"
-    );
-    // 1 December is a holiday: the morning startup skips it.
-    let h = fx.act(Action::Startup, MORNING, false).await;
+    let db = r.resources.iter().find(|x| x.id == "app-dev-db").unwrap();
+    assert_eq!(db.outcome, Outcome::changed("stopped"), "{r:#?}");
+    assert_eq!(db.details["drift"], true);
     assert!(
-        matches!(outcome(&h, "app-dev-db"), Outcome::Skipped { reason } if reason.contains("holiday")),
-        "{h:#?}"
+        db.details["cause"].as_str().unwrap().contains("not known"),
+        "{db:#?}"
     );
     assert_eq!(fx.db_status("app-dev-db").await, "stopped");
+    let msgs = fx.messages().await;
+    assert!(
+        msgs.len() == 1
+            && msgs[0].contains("rds-instance app-dev-db")
+            && msgs[0].contains("cause")
+            && msgs[0].contains("caretaker/keep-up-until"),
+        "drift is notified with its cause and how to keep a resource up: {msgs:?}"
+    );
+}
+
+#[tokio::test]
+async fn schedules_decide_each_in_its_own_zone_at_its_own_transitions() {
+    // Thursday 3 December is a holiday.
+    let fx = Fx::new("2026-12-03").await;
+    let tagged = |s: &'static str| [("env", "dev"), ("caretaker/schedule", s)];
+    fx.db("ny-db", &tagged("Mon-Fri 07:00-20:00 America/New_York"))
+        .await;
+    fx.db("utc-db", &tagged("office-hours")).await;
+    fx.db("night-db", &tagged("Fri 22:00-06:00 UTC")).await;
+    let states = async || {
+        let mut v = Vec::new();
+        for id in ["ny-db", "utc-db", "night-db"] {
+            v.push(if fx.db_status(id).await == "available" {
+                "up"
+            } else {
+                "down"
+            });
+        }
+        v
+    };
+    // (periodic run at, expected ny / utc / night, resources changed)
+    for (at, expect, changed) in [
+        ("2026-11-30T06:00:00Z", ["down", "down", "down"], 3), // Mon 01:00 in New York
+        ("2026-11-30T07:00:00Z", ["down", "up", "down"], 1),   // 07:00 UTC, 02:00 NY
+        ("2026-11-30T12:00:00Z", ["up", "up", "down"], 1),     // 07:00 NY
+        ("2026-11-30T20:00:00Z", ["up", "down", "down"], 1),   // 20:00 UTC, 15:00 NY
+        ("2026-12-01T01:00:00Z", ["down", "down", "down"], 1), // 20:00 NY
+        ("2026-12-01T01:15:00Z", ["down", "down", "down"], 0), // nothing due
+        ("2026-12-03T12:30:00Z", ["down", "down", "down"], 0), // a holiday: no start
+        ("2026-12-04T07:40:00Z", ["down", "up", "down"], 1),   // a late tick still starts
+        ("2026-12-04T22:00:00Z", ["up", "down", "up"], 3),     // overnight window, 17:00 NY
+        ("2026-12-05T03:00:00Z", ["down", "down", "up"], 1),   // Sat: NY's Friday ended
+        ("2026-12-05T06:00:00Z", ["down", "down", "down"], 1), // the overnight window ends
+        ("2026-12-05T15:00:00Z", ["down", "down", "down"], 0), // weekend
+    ] {
+        let r = fx.invoke(json!({"action": "reconcile", "at": at})).await;
+        assert_eq!(states().await, expect, "at {at}: {r:#?}");
+        assert_eq!(
+            (r.totals.changed, r.totals.failed),
+            (changed, 0),
+            "at {at}: {r:#?}"
+        );
+        assert!(
+            r.resources.iter().all(|x| x.details.get("drift").is_none()),
+            "at {at}, every change is the schedule's own: {r:#?}"
+        );
+    }
+    assert!(
+        fx.messages().await.is_empty(),
+        "routine transitions are never notified"
+    );
+    let holiday = fx.act(Action::Status, "2026-12-03T15:00:00Z", false).await;
+    let why = &holiday
+        .resources
+        .iter()
+        .find(|x| x.id == "utc-db")
+        .unwrap()
+        .details["why"];
+    assert_eq!(why, "2026-12-03 is a holiday (Mon-Fri 07:00-20:00 UTC)");
+}
+
+#[tokio::test]
+async fn a_forced_shutdown_holds_until_the_next_scheduled_start_and_a_startup_until_the_next_stop()
+{
+    let fx = Fx::new("").await;
+    fx.db("app-dev-db", DEV).await;
+    let reconcile = async |at: &str| fx.act(Action::Reconcile, at, false).await;
+    reconcile("2026-12-01T10:00:00Z").await;
+    // budget-guard's request (or a person's shutdown) at 15:00 on a Tuesday.
+    let forced = run(
+        &fx.deps,
+        &Request {
+            action: Action::Shutdown,
+            dry_run: false,
+            at: Some("2026-12-01T15:00:00Z".parse().unwrap()),
+            account: Some(fx.dev.clone()),
+        },
+    )
+    .await;
+    assert_eq!(outcome(&forced, "app-dev-db"), &Outcome::changed("stopped"));
+    let held = reconcile("2026-12-01T15:15:00Z").await;
+    assert_eq!(
+        outcome(&held, "app-dev-db"),
+        &Outcome::Unchanged,
+        "{held:#?}"
+    );
+    let why = held.resources[0].details["why"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        why.starts_with("held down by the shutdown of 2026-12-01 15:00:00 UTC"),
+        "{why}"
+    );
+    assert_eq!(fx.db_status("app-dev-db").await, "stopped");
+    let wed = reconcile("2026-12-02T07:00:00Z").await;
+    assert_eq!(
+        outcome(&wed, "app-dev-db"),
+        &Outcome::changed("started"),
+        "{wed:#?}"
+    );
+    // "Bring it up now" at night holds until the schedule next stops it.
+    fx.act(Action::Startup, "2026-12-02T22:00:00Z", false).await;
+    for at in ["2026-12-02T22:15:00Z", "2026-12-03T07:00:00Z"] {
+        let r = reconcile(at).await;
+        assert_eq!(
+            outcome(&r, "app-dev-db"),
+            &Outcome::Unchanged,
+            "{at}: {r:#?}"
+        );
+    }
+    let thu = reconcile("2026-12-03T20:00:00Z").await;
+    assert_eq!(outcome(&thu, "app-dev-db"), &Outcome::changed("stopped"));
+    assert!(thu.resources[0].details.get("drift").is_none());
+    assert!(fx.messages().await.is_empty(), "none of it is drift");
+}
+
+#[tokio::test]
+async fn stops_run_concurrently_never_more_in_flight_than_configured() {
+    let proxy = InFlight::start(std::time::Duration::from_millis(40)).await;
+    let fx = Fx::through("", &[("AWS_CONCURRENCY", "3")], Some(&proxy.url)).await;
+    for i in 0..12 {
+        fx.db(&format!("db-{i:02}"), DEV).await;
+    }
+    let night = fx.act(Action::Reconcile, NIGHT, false).await;
+    assert_eq!(night.totals.changed, 12, "{night:#?}");
+    let most = proxy.max_of("StopDBInstance");
+    assert!(
+        (2..=3).contains(&most),
+        "stops overlap, at most AWS_CONCURRENCY=3 at once: {most}"
+    );
+    let morning = fx.act(Action::Reconcile, MORNING, false).await;
+    assert_eq!(morning.totals.changed, 12, "{morning:#?}");
+    assert!((2..=3).contains(&proxy.max_of("StartDBInstance")));
 }
 
 #[tokio::test]
@@ -458,7 +622,9 @@ async fn an_aurora_cluster_restarted_by_hand_is_drift_put_back_and_notified() {
         fx.messages().await.is_empty(),
         "a routine night says nothing"
     );
-    // Seven days stopped: RDS starts the cluster by itself; the reconcile stops it again.
+    // The periodic run has seen Friday's transition before RDS starts the cluster by itself.
+    fx.invoke(json!({"action": "reconcile", "at": "2026-12-05T11:00:00Z"}))
+        .await;
     fx.rds()
         .start_db_cluster()
         .db_cluster_identifier("aurora-dev")

@@ -347,7 +347,7 @@ async fn prod_is_refused_one_failing_workload_does_not_stop_the_others_and_dry_r
             && msgs[0].contains("innovate-dev/app/broken")
             && msgs[0].contains("injected failure")
             && msgs[0].contains("innovate-dev/app/odd")
-            && msgs[0].contains("the hourly reconcile retries"),
+            && msgs[0].contains("the next periodic run retries"),
         "{}",
         msgs[0]
     );

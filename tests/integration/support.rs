@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: the local stack's environment, per-test accounts,
 //! an SNS→SQS capture, and a local HTTP receiver standing in for a Slack webhook.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -316,4 +317,107 @@ impl Intercept for Spy {
         }
         Ok(())
     }
+}
+
+/// A proxy in front of moto for one test: holds each request for `delay`, then forwards it, and
+/// records per query-protocol action (`Action=…` of the body) the most requests in flight at
+/// once. HTTP/1.1 with `Content-Length` bodies, as the SDK and moto speak it.
+#[allow(dead_code)]
+pub struct InFlight {
+    pub url: String,
+    pub max: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+#[allow(dead_code)]
+impl InFlight {
+    pub async fn start(delay: std::time::Duration) -> InFlight {
+        let upstream = stack_var("AWS_ENDPOINT_URL")
+            .trim_start_matches("http://")
+            .trim_end_matches('/')
+            .to_owned();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let max: Arc<Mutex<HashMap<String, usize>>> = Default::default();
+        let now: Arc<Mutex<HashMap<String, usize>>> = Default::default();
+        let m = max.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let (upstream, max, now) = (upstream.clone(), m.clone(), now.clone());
+                tokio::spawn(async move {
+                    let _ = relay(client, &upstream, delay, max, now).await;
+                });
+            }
+        });
+        InFlight { url, max }
+    }
+
+    pub fn max_of(&self, action: &str) -> usize {
+        self.max.lock().unwrap().get(action).copied().unwrap_or(0)
+    }
+}
+
+/// One HTTP message (head + `Content-Length` body) from `r`, or `None` at end of stream.
+async fn message<R: tokio::io::AsyncRead + Unpin>(
+    r: &mut tokio::io::BufReader<R>,
+) -> std::io::Result<Option<Vec<u8>>> {
+    use tokio::io::AsyncBufReadExt;
+    let mut head = Vec::new();
+    loop {
+        let n = r.read_until(b'\n', &mut head).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        if head.ends_with(b"\r\n\r\n") {
+            break;
+        }
+    }
+    let text = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    let len = text
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .unwrap_or(0);
+    let mut body = vec![0; len];
+    r.read_exact(&mut body).await?;
+    head.extend(body);
+    Ok(Some(head))
+}
+
+async fn relay(
+    client: tokio::net::TcpStream,
+    upstream: &str,
+    delay: std::time::Duration,
+    max: Arc<Mutex<HashMap<String, usize>>>,
+    now: Arc<Mutex<HashMap<String, usize>>>,
+) -> std::io::Result<()> {
+    use tokio::io::BufReader;
+    let (cr, mut cw) = client.into_split();
+    let mut cr = BufReader::new(cr);
+    let (ur, mut uw) = tokio::net::TcpStream::connect(upstream).await?.into_split();
+    let mut ur = BufReader::new(ur);
+    while let Some(req) = message(&mut cr).await? {
+        let text = String::from_utf8_lossy(&req);
+        let action = text
+            .split(['&', '\n'])
+            .find_map(|p| p.trim().strip_prefix("Action="))
+            .unwrap_or("")
+            .to_owned();
+        {
+            let mut now = now.lock().unwrap();
+            let n = now.entry(action.clone()).or_default();
+            *n += 1;
+            let mut max = max.lock().unwrap();
+            let m = max.entry(action.clone()).or_default();
+            *m = (*m).max(*n);
+        }
+        tokio::time::sleep(delay).await;
+        uw.write_all(&req).await?;
+        let resp = message(&mut ur).await?;
+        *now.lock().unwrap().entry(action).or_default() -= 1;
+        match resp {
+            Some(resp) => cw.write_all(&resp).await?,
+            None => return Ok(()),
+        }
+    }
+    Ok(())
 }

@@ -17,6 +17,12 @@ pub struct SchedulerConfig {
     /// RDS stops/starts and node group updates in flight at once (`AWS_CONCURRENCY`, 1–64,
     /// default 8); the order between layers is kept.
     pub aws_concurrency: usize,
+    /// The DynamoDB table of each account's memory (`STATE_TABLE`): last run, pending changes,
+    /// hold. Without it every change is routine unless its transition is older than one interval.
+    pub state_table: Option<String>,
+    /// How often the periodic run comes (`RUN_EVERY_MINUTES`, 1–1440, default 15): the last run
+    /// assumed when memory has none.
+    pub interval: chrono::TimeDelta,
 }
 
 impl SchedulerConfig {
@@ -67,7 +73,10 @@ impl SchedulerConfig {
                 .optional("KUBE_LABEL_SELECTOR")
                 .unwrap_or_else(|| "caretaker/exclude!=true".to_owned()),
         };
+        let minutes = env.bounded("RUN_EVERY_MINUTES", 15i64, 1..=1440, "minutes")?;
         Ok(SchedulerConfig {
+            state_table: env.optional("STATE_TABLE"),
+            interval: chrono::TimeDelta::minutes(minutes),
             aws_concurrency: env.bounded("AWS_CONCURRENCY", 8usize, 1..=64, "requests")?,
             kube,
             common: Common::from_env(&env)?,

@@ -1,7 +1,8 @@
 //! Pure decisions: what state a resource should be in now (schedule, overrides, holidays,
 //! action), and what that means for a database or a node group in the state it is in.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
 
 use caretaker_shared::Guard;
 use caretaker_shared::error::quote;
@@ -61,6 +62,37 @@ pub struct Policy {
     pub holidays: Vec<NaiveDate>,
 }
 
+/// What Caretaker remembers of an account between runs (durably, see `state`): when its last
+/// run was, which routine changes are still pending, and the latest forced action.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Memory {
+    pub last_run: Option<DateTime<Utc>>,
+    /// `kind/id` of resources whose scheduled change could not be made yet: when the next run
+    /// makes it, it is still routine, not drift.
+    pub pending: BTreeSet<String>,
+    pub hold: Option<Hold>,
+}
+
+/// A forced `shutdown` (budget-guard's, or a person's) or `startup`: it holds each resource in
+/// that state until the resource's schedule next changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Hold {
+    pub up: bool,
+    pub at: DateTime<Utc>,
+}
+
+/// At most this many pending resources are remembered (the item stays far below DynamoDB's
+/// 400 KB); beyond it a late change may be reported as drift.
+pub const PENDING_CAP: usize = 300;
+
+/// A decision and when the state it asks for began: the schedule's last change, the end of an
+/// expired keep-up, a hold. `None` when no transition is involved (a keep-up tag, a request).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Judged {
+    pub desired: Desired,
+    pub since: Option<DateTime<Utc>>,
+}
+
 /// What the resource should be now. A malformed tag is an error for that resource only.
 pub fn desired(
     tags: &BTreeMap<String, String>,
@@ -68,21 +100,28 @@ pub fn desired(
     action: Action,
     now: DateTime<Utc>,
 ) -> Result<Desired, String> {
+    judge(tags, policy, action, now, None).map(|j| j.desired)
+}
+
+/// [`desired`], with the account's hold, and since when.
+pub fn judge(
+    tags: &BTreeMap<String, String>,
+    policy: &Policy,
+    action: Action,
+    now: DateTime<Utc>,
+    hold: Option<Hold>,
+) -> Result<Judged, String> {
     let schedule = match tags.get(TAG_SCHEDULE).map(|s| s.trim()) {
         Some("none" | "exclude" | "off") => {
-            return Ok(Desired::Leave("excluded by tag caretaker/schedule".into()));
+            return Ok(leave("excluded by tag caretaker/schedule"));
         }
-        Some(name) if policy.named.contains_key(name) => policy.named[name].clone(),
-        Some(inline) => inline
+        Some(name) if policy.named.contains_key(name) => &policy.named[name],
+        Some(inline) => &inline
             .parse::<Schedule>()
             .map_err(|e| format!("tag {TAG_SCHEDULE}: {e}"))?,
         None => match &policy.default {
-            Some(s) => s.clone(),
-            None => {
-                return Ok(Desired::Leave(
-                    "not opted in (no caretaker/schedule tag)".into(),
-                ));
-            }
+            Some(s) => s,
+            None => return Ok(leave("not opted in (no caretaker/schedule tag)")),
         },
     };
     let keep_up = match tags.get(TAG_KEEP_UP_UNTIL) {
@@ -91,29 +130,84 @@ pub fn desired(
             format!("tag {TAG_KEEP_UP_UNTIL}: {v:?} is not an RFC 3339 time or a date")
         })?),
     };
+    let set = |up: bool, why: String, since: Option<DateTime<Utc>>| Judged {
+        desired: if up {
+            Desired::Up(why)
+        } else {
+            Desired::Down(why)
+        },
+        since,
+    };
+    if let Some(u) = keep_up.filter(|u| now < *u) {
+        return Ok(set(true, format!("kept up until {u} by tag"), None));
+    }
+    match action {
+        Action::Shutdown => return Ok(set(false, "shutdown requested".into(), None)),
+        Action::Startup => return Ok(set(true, "startup requested".into(), None)),
+        Action::Reconcile | Action::Status => {}
+    }
+    let holidays = &policy.holidays;
+    let up = schedule.is_up(now, holidays);
+    let changed = schedule.last_change(now, holidays);
+    // An expired keep-up is a transition of its own.
+    let since = changed.max(keep_up);
+    if let Some(h) = hold
+        && now >= h.at
+        && h.up != up
+        && changed.is_none_or(|c| c <= h.at)
+    {
+        let why = if h.up {
+            format!(
+                "held up by the startup of {} until {} next stops it",
+                h.at, schedule.text
+            )
+        } else {
+            format!(
+                "held down by the shutdown of {} until {} next starts it",
+                h.at, schedule.text
+            )
+        };
+        return Ok(set(h.up, why, Some(h.at)));
+    }
     let today = now.with_timezone(&schedule.tz).date_naive();
-    let holiday = policy.holidays.contains(&today);
-    Ok(match action {
-        Action::Shutdown => match keep_up {
-            Some(u) if now < u => Desired::Up(format!("kept up until {u} by tag")),
-            _ => Desired::Down("shutdown requested".into()),
-        },
-        Action::Startup if holiday => {
-            Desired::Leave(format!("{today} is a holiday: startup skipped"))
-        }
-        Action::Startup => Desired::Up("startup requested".into()),
-        Action::Reconcile | Action::Status => match keep_up {
-            Some(u) if now < u => Desired::Up(format!("kept up until {u} by tag")),
-            _ if schedule.is_up(now, &policy.holidays) => {
-                Desired::Up(format!("within {}", schedule.text))
-            }
-            _ => Desired::Down(format!("outside {}", schedule.text)),
-        },
-    })
+    let why = if up {
+        format!("within {}", schedule.text)
+    } else if schedule.is_up(now, &[]) {
+        format!("{today} is a holiday ({})", schedule.text)
+    } else {
+        format!("outside {}", schedule.text)
+    };
+    Ok(set(up, why, since))
 }
 
-/// Decides resources of one account for one run: schedule (overrides, holidays), then the guard.
-/// Production is refused before anything else happens, opted in or not.
+fn leave(why: &str) -> Judged {
+    Judged {
+        desired: Desired::Leave(why.into()),
+        since: None,
+    }
+}
+
+/// A decided resource, ready to act on: up or down, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub up: bool,
+    pub why: String,
+    since: Option<DateTime<Utc>>,
+}
+
+/// How a run's outcome for a decided resource reads against the account's memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Class {
+    /// Nothing to do, or the schedule's own change (its transition came since the last run).
+    Routine,
+    /// Found away from its schedule after Caretaker had brought it there: put back, notified.
+    Drift,
+    /// A scheduled change not made yet (failed, or a state that does not allow it now).
+    Pending,
+}
+
+/// Decides resources of one account for one run: schedule (overrides, holidays, hold), then the
+/// guard. Production is refused before anything else happens, opted in or not.
 #[derive(Debug, Clone)]
 pub struct Decider {
     pub policy: Policy,
@@ -121,30 +215,95 @@ pub struct Decider {
     pub account: String,
     pub action: Action,
     pub now: DateTime<Utc>,
+    pub memory: Memory,
+    /// The last run changes are judged against: the memory's, or one interval ago without a
+    /// `STATE_TABLE`; `None` on the first run (everything it does is routine).
+    pub last_run: Option<DateTime<Utc>>,
+    /// What [`Decider::classify`] saw, shared by the layers of one account's run.
+    pub seen: Arc<Mutex<Seen>>,
+}
+
+/// What one account's run saw, for the memory written after it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Seen {
+    /// A change was made, or a schedule changed since the last run.
+    pub news: bool,
+    pub pending: BTreeSet<String>,
 }
 
 impl Decider {
-    /// `Ok(up)`, or the outcome to report when the resource is left alone.
-    pub fn decide(&self, tags: &BTreeMap<String, String>) -> Result<bool, Outcome> {
-        match desired(tags, &self.policy, self.action, self.now) {
-            Err(e) => Err(Outcome::failed(e)),
-            Ok(Desired::Leave(why)) => Err(Outcome::skipped(why)),
-            Ok(d) => {
-                self.guard
-                    .check(&self.account, tags)
-                    .map_err(|r| Outcome::skipped(format!("refused: {r}")))?;
-                Ok(matches!(d, Desired::Up(_)))
-            }
+    /// The memory to write after the run, or `None` when it would only repeat what is stored
+    /// (so a second run over an unchanged world writes nothing).
+    pub fn memory_after(&self, hold: Option<Hold>) -> Option<Memory> {
+        let seen = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
+        let hold = hold.or(self.memory.hold);
+        let same = !seen.news && seen.pending == self.memory.pending && hold == self.memory.hold;
+        if same && self.memory.last_run.is_some() {
+            return None;
         }
+        Some(Memory {
+            last_run: Some(self.now),
+            pending: seen.pending.into_iter().take(PENDING_CAP).collect(),
+            hold,
+        })
+    }
+}
+
+impl Decider {
+    /// The decision, or the outcome to report when the resource is left alone.
+    pub fn decide(&self, tags: &BTreeMap<String, String>) -> Result<Decision, Outcome> {
+        let judged = judge(tags, &self.policy, self.action, self.now, self.memory.hold)
+            .map_err(Outcome::failed)?;
+        let (up, why) = match judged.desired {
+            Desired::Leave(why) => return Err(Outcome::skipped(why)),
+            Desired::Up(why) => (true, why),
+            Desired::Down(why) => (false, why),
+        };
+        self.guard
+            .check(&self.account, tags)
+            .map_err(|r| Outcome::skipped(format!("refused: {r}")))?;
+        Ok(Decision {
+            up,
+            why,
+            since: judged.since,
+        })
     }
 
-    /// Why the resource should be up or down now, in words for the report: "kept up until … by
-    /// tag", "within Mon-Fri 07:00-20:00 America/New_York", "outside …", "shutdown requested".
-    /// `None` when it is left alone (the outcome says why then).
-    pub fn why(&self, tags: &BTreeMap<String, String>) -> Option<String> {
-        match desired(tags, &self.policy, self.action, self.now) {
-            Ok(Desired::Up(why) | Desired::Down(why)) => Some(why),
-            _ => None,
+    /// Did this resource's schedule change since the last run (the run has news to remember)?
+    pub fn transitioned(&self, d: &Decision) -> bool {
+        d.since
+            .is_some_and(|s| self.last_run.is_none_or(|last| s > last))
+    }
+
+    /// Routine, drift or pending: `key` is `kind/id`, as remembered in [`Memory::pending`].
+    pub fn classify(&self, key: &str, d: &Decision, outcome: &Outcome) -> Class {
+        let was_pending = self.memory.pending.contains(key);
+        let class = self.class(was_pending, d, outcome);
+        if let Ok(mut seen) = self.seen.lock() {
+            seen.news |= self.transitioned(d) || matches!(outcome, Outcome::Changed { .. });
+            if class == Class::Pending {
+                seen.pending.insert(key.to_owned());
+            }
+        }
+        class
+    }
+
+    fn class(&self, was_pending: bool, d: &Decision, outcome: &Outcome) -> Class {
+        match outcome {
+            Outcome::Unchanged => Class::Routine,
+            Outcome::Changed { .. } => {
+                let settled_before = d
+                    .since
+                    .zip(self.last_run)
+                    .is_some_and(|(s, last)| s <= last);
+                if self.action == Action::Reconcile && settled_before && !was_pending {
+                    Class::Drift
+                } else {
+                    Class::Routine
+                }
+            }
+            _ if was_pending || d.since.is_none() || self.transitioned(d) => Class::Pending,
+            _ => Class::Routine,
         }
     }
 
@@ -159,10 +318,24 @@ impl Decider {
             ..self.clone()
         }
     }
+}
 
-    /// A change made by reconcile is drift put back (a manual start, RDS's restart after 7 days).
-    pub fn is_drift(&self, outcome: &Outcome) -> bool {
-        self.action == Action::Reconcile && matches!(outcome, Outcome::Changed { .. })
+/// The cause of a database's drift, from its RDS event messages (oldest first): RDS's own start
+/// after seven days stopped is named; otherwise the latest event is quoted (`quote` caps it).
+pub fn drift_cause<'a>(messages: impl Iterator<Item = &'a str>) -> String {
+    let messages: Vec<&str> = messages.collect();
+    if messages
+        .iter()
+        .any(|m| m.contains("exceeding the maximum allowed time being stopped"))
+    {
+        return "RDS started it after 7 days stopped (RDS event)".into();
+    }
+    match messages.last() {
+        Some(m) => format!(
+            "not known; the latest RDS event says {}",
+            caretaker_shared::error::quote(m)
+        ),
+        None => "not known (no RDS event in the last day): started or stopped outside Caretaker, e.g. by hand".into(),
     }
 }
 
@@ -494,16 +667,187 @@ mod tests {
     }
 
     #[test]
-    fn holiday_skips_startup() {
+    fn holiday_keeps_it_down_and_says_so_and_startup_is_a_request() {
         let t = tags(&[(TAG_SCHEDULE, "office-hours")]);
-        assert!(matches!(
-            desired(&t, &policy(), Action::Startup, at("2026-12-25T07:00:00Z")).unwrap(),
-            Desired::Leave(_)
-        ));
-        assert!(matches!(
-            desired(&t, &policy(), Action::Startup, at("2026-12-28T07:00:00Z")).unwrap(),
-            Desired::Up(_)
-        ));
+        assert_eq!(
+            desired(&t, &policy(), Action::Reconcile, at("2026-12-25T09:00:00Z")).unwrap(),
+            Desired::Down("2026-12-25 is a holiday (Mon-Fri 07:00-20:00 UTC)".into())
+        );
+        assert_eq!(
+            desired(&t, &policy(), Action::Startup, at("2026-12-25T09:00:00Z")).unwrap(),
+            Desired::Up("startup requested".into())
+        );
+    }
+
+    #[test]
+    fn a_hold_lasts_until_the_schedule_next_changes() {
+        let t = tags(&[(TAG_SCHEDULE, "office-hours")]);
+        let down = Some(Hold {
+            up: false,
+            at: at("2026-12-01T10:00:00Z"),
+        });
+        let j = judge(
+            &t,
+            &policy(),
+            Action::Reconcile,
+            at("2026-12-01T15:00:00Z"),
+            down,
+        )
+        .unwrap();
+        assert!(
+            matches!(j.desired, Desired::Down(ref w) if w.contains("held down")),
+            "{j:?}"
+        );
+        assert_eq!(j.since, Some(at("2026-12-01T10:00:00Z")));
+        // Wednesday 07:00: the schedule's next start ends it.
+        let j = judge(
+            &t,
+            &policy(),
+            Action::Reconcile,
+            at("2026-12-02T07:00:00Z"),
+            down,
+        )
+        .unwrap();
+        assert_eq!(
+            j.desired,
+            Desired::Up("within Mon-Fri 07:00-20:00 UTC".into())
+        );
+        // A startup at night holds until the schedule next stops it.
+        let up = Some(Hold {
+            up: true,
+            at: at("2026-12-01T22:00:00Z"),
+        });
+        let j = judge(
+            &t,
+            &policy(),
+            Action::Reconcile,
+            at("2026-12-02T06:00:00Z"),
+            up,
+        )
+        .unwrap();
+        assert!(
+            matches!(j.desired, Desired::Up(ref w) if w.contains("held up")),
+            "{j:?}"
+        );
+        let j = judge(
+            &t,
+            &policy(),
+            Action::Reconcile,
+            at("2026-12-02T20:00:00Z"),
+            up,
+        )
+        .unwrap();
+        assert!(matches!(j.desired, Desired::Down(_)), "{j:?}");
+    }
+
+    fn decider(last_run: &str, pending: &[&str]) -> Decider {
+        Decider {
+            policy: policy(),
+            guard: Guard::new(
+                &crate::config::SchedulerConfig::from_env(&[].as_slice())
+                    .unwrap()
+                    .common,
+                Some("111111111111"),
+            ),
+            account: "111111111111".into(),
+            action: Action::Reconcile,
+            now: at("2026-12-01T21:00:00Z"),
+            memory: Memory {
+                last_run: Some(at(last_run)),
+                pending: pending.iter().map(|s| s.to_string()).collect(),
+                hold: None,
+            },
+            last_run: Some(at(last_run)),
+            seen: Default::default(),
+        }
+    }
+
+    #[test]
+    fn routine_is_a_transition_since_the_last_run_drift_is_not() {
+        let t = tags(&[(TAG_SCHEDULE, "office-hours"), ("env", "dev")]);
+        let stopped = Outcome::changed("stopped");
+        // The 20:00 transition came after a 19:45 run: routine, late or not.
+        let d = decider("2026-12-01T19:45:00Z", &[]);
+        let dec = d.decide(&t).unwrap();
+        assert!(!dec.up && d.transitioned(&dec));
+        assert_eq!(
+            d.classify("rds-instance/db", &dec, &stopped),
+            Class::Routine
+        );
+        // After a 20:00 run had seen it: someone started it again.
+        let d = decider("2026-12-01T20:00:00Z", &[]);
+        let dec = d.decide(&t).unwrap();
+        assert_eq!(d.classify("rds-instance/db", &dec, &stopped), Class::Drift);
+        // Unless the 20:00 run could not stop it: then it is the change still pending.
+        let d = decider("2026-12-01T20:00:00Z", &["rds-instance/db"]);
+        assert_eq!(
+            d.classify("rds-instance/db", &dec, &stopped),
+            Class::Routine
+        );
+        let failed = Outcome::failed("throttled");
+        assert_eq!(d.classify("rds-instance/db", &dec, &failed), Class::Pending);
+        // A failure on a resource that had settled long ago is not pending news.
+        let d = decider("2026-12-01T20:30:00Z", &[]);
+        assert_eq!(d.classify("rds-instance/db", &dec, &failed), Class::Routine);
+        // Keep-up tags are a person's request: never drift.
+        let kept = tags(&[
+            (TAG_SCHEDULE, "office-hours"),
+            ("env", "dev"),
+            (TAG_KEEP_UP_UNTIL, "2026-12-02"),
+        ]);
+        let dec = d.decide(&kept).unwrap();
+        assert!(dec.up);
+        assert_eq!(
+            d.classify("rds-instance/db", &dec, &Outcome::changed("started")),
+            Class::Routine
+        );
+    }
+
+    #[test]
+    fn drift_causes_name_rds_own_restart() {
+        let seven = "DB instance is being started due to it exceeding the maximum allowed time being stopped.";
+        assert_eq!(
+            drift_cause(["DB instance stopped", seven, "DB instance started"].into_iter()),
+            "RDS started it after 7 days stopped (RDS event)"
+        );
+        assert!(
+            drift_cause(["DB instance started"].into_iter()).contains("\"DB instance started\"")
+        );
+        assert!(drift_cause([].into_iter()).contains("no RDS event"));
+    }
+
+    #[test]
+    fn memory_is_written_only_when_there_is_news() {
+        let t = tags(&[(TAG_SCHEDULE, "office-hours"), ("env", "dev")]);
+        // A quiet run after the 20:00 run saw the transition: nothing to write.
+        let d = decider("2026-12-01T20:00:00Z", &[]);
+        let dec = d.decide(&t).unwrap();
+        d.classify("rds-instance/db", &dec, &Outcome::Unchanged);
+        assert_eq!(d.memory_after(None), None);
+        // The first run after the transition writes, even when nothing had to change.
+        let d = decider("2026-12-01T19:45:00Z", &[]);
+        d.classify("rds-instance/db", &dec, &Outcome::Unchanged);
+        let m = d.memory_after(None).unwrap();
+        assert_eq!(m.last_run, Some(d.now));
+        // A pending change is remembered; a hold is kept once written.
+        let d = decider("2026-12-01T20:00:00Z", &[]);
+        let failed = Outcome::failed("throttled");
+        let d2 = decider("2026-12-01T19:45:00Z", &[]);
+        assert_eq!(
+            d2.classify("rds-instance/db", &dec, &failed),
+            Class::Pending
+        );
+        assert!(
+            d2.memory_after(None)
+                .unwrap()
+                .pending
+                .contains("rds-instance/db")
+        );
+        let hold = Hold {
+            up: false,
+            at: d.now,
+        };
+        assert_eq!(d.memory_after(Some(hold)).unwrap().hold, Some(hold));
     }
 
     #[test]

@@ -12,8 +12,9 @@ use caretaker_shared::telemetry::Invocation;
 use caretaker_shared::{Guard, error::chain};
 use chrono::Utc;
 use lambda_runtime::LambdaEvent;
+use tracing::warn;
 
-use crate::domain::{Action, Decider};
+use crate::domain::{Action, Decider, Hold, Memory};
 use crate::eks::{self, Cluster};
 use crate::error::SchedulerError;
 use crate::event::{self, Request};
@@ -75,6 +76,23 @@ pub async fn run(deps: &Deps, req: &Request) -> RunReport {
                 continue;
             }
         };
+        // The memory is read even for a dry run (it decides holds and drift) but written only
+        // after a real one, and never over a memory that could not be read.
+        let memory = match &deps.state {
+            None => Ok(Memory::default()),
+            Some(state) => state.load(&account).await,
+        };
+        let readable = memory.is_ok();
+        let memory = memory.unwrap_or_else(|e| {
+            report.record(
+                "scheduler-state",
+                &account,
+                Outcome::failed(format!(
+                    "memory unreadable, run without it (drift may read as routine): {e}"
+                )),
+            );
+            Memory::default()
+        });
         let layer = Layer {
             deps,
             cfg: &cfg,
@@ -86,6 +104,12 @@ pub async fn run(deps: &Deps, req: &Request) -> RunReport {
                 account: account.clone(),
                 action: req.action,
                 now,
+                last_run: match &deps.state {
+                    Some(_) => memory.last_run,
+                    None => Some(now - deps.config.interval),
+                },
+                memory,
+                seen: Default::default(),
             },
             dry_run,
         };
@@ -99,6 +123,9 @@ pub async fn run(deps: &Deps, req: &Request) -> RunReport {
             layer.kubernetes(&clusters, r).await;
             layer.nodegroups(&clusters, r).await;
             layer.databases(r).await;
+        }
+        if !dry_run && readable {
+            layer.remember(req.action, r).await;
         }
     }
     report.finish()
@@ -117,6 +144,44 @@ struct Layer<'a> {
 impl Layer<'_> {
     fn account(&self) -> &str {
         &self.decider.account
+    }
+
+    /// Writes the account's memory when the run has news: a forced action's hold, a change, a
+    /// transition seen, pending changes. A failed write is reported; the run stands.
+    async fn remember(&self, action: Action, report: &mut RunReport) {
+        let hold = match action {
+            Action::Shutdown => Some(Hold {
+                up: false,
+                at: self.decider.now,
+            }),
+            Action::Startup => Some(Hold {
+                up: true,
+                at: self.decider.now,
+            }),
+            Action::Reconcile | Action::Status => None,
+        };
+        let Some(memory) = self.decider.memory_after(hold) else {
+            return;
+        };
+        let Some(state) = &self.deps.state else {
+            if hold.is_some() {
+                warn!(
+                    account = self.account(),
+                    "no STATE_TABLE: the forced {} holds only until the next periodic run",
+                    action.as_str()
+                );
+            }
+            return;
+        };
+        if let Err(e) = state.save(self.account(), &memory).await {
+            report.record(
+                "scheduler-state",
+                self.account(),
+                Outcome::failed(format!(
+                    "memory not written (the next run may report routine changes as drift): {e}"
+                )),
+            );
+        }
     }
 
     /// The account's EKS clusters, described once for node groups and workloads.

@@ -34,8 +34,8 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::domain::{
-    self, ANN_REPLICAS, ANN_SUSPENDED, Decider, Hpa, ReplicaStep, SuspendStep, TAG_KEEP_UP_UNTIL,
-    TAG_SCHEDULE,
+    self, ANN_REPLICAS, ANN_SUSPENDED, Class, Decider, Decision, Hpa, ReplicaStep, SuspendStep,
+    TAG_KEEP_UP_UNTIL, TAG_SCHEDULE,
 };
 pub(crate) use crate::eks::Cluster;
 
@@ -136,9 +136,8 @@ struct Item {
     resource_version: Option<String>,
     state: String,
     hpa: Option<String>,
-    /// Whether it should be up now (`None` when left alone), and why.
-    up: Option<bool>,
-    why: Option<String>,
+    /// Whether it should be up now, and why (`None` when left alone).
+    decision: Option<Decision>,
     decided: Result<Step, Outcome>,
 }
 
@@ -285,10 +284,11 @@ fn plan(cluster: &Cluster, listed: &Listed, decide: &Decider) -> Vec<Item> {
             .as_ref()
             .and_then(|a| a.get(ANN_REPLICAS))
             .map(String::as_str);
-        let up = decide.decide(&tags);
-        let decided = up
-            .clone()
-            .map(|up| Step::Replicas(domain::replica_step(up, current, remembered, hpa)));
+        let decision = decide.decide(&tags);
+        let decided = decision
+            .as_ref()
+            .map(|d| Step::Replicas(domain::replica_step(d.up, current, remembered, hpa)))
+            .map_err(Clone::clone);
         Some(Item {
             kind,
             namespace,
@@ -296,8 +296,7 @@ fn plan(cluster: &Cluster, listed: &Listed, decide: &Decider) -> Vec<Item> {
             resource_version: rv,
             state: format!("{current} replicas"),
             hpa: hpa.map(|h| format!("{} ({}..{})", h.name, h.min, h.max)),
-            up: up.ok(),
-            why: decide.why(&tags),
+            decision: decision.ok(),
             decided,
         })
     };
@@ -321,7 +320,7 @@ fn plan(cluster: &Cluster, listed: &Listed, decide: &Decider) -> Vec<Item> {
             continue;
         };
         let suspended = c.spec.as_ref().and_then(|s| s.suspend).unwrap_or(false);
-        let up = decide.decide(&tags);
+        let decision = decide.decide(&tags);
         let marked = c
             .metadata
             .annotations
@@ -334,9 +333,11 @@ fn plan(cluster: &Cluster, listed: &Listed, decide: &Decider) -> Vec<Item> {
             resource_version: rv,
             state: if suspended { "suspended" } else { "active" }.to_owned(),
             hpa: None,
-            up: up.clone().ok(),
-            why: decide.why(&tags),
-            decided: up.map(|up| Step::Suspend(domain::suspend_step(up, suspended, marked))),
+            decided: decision
+                .as_ref()
+                .map(|d| Step::Suspend(domain::suspend_step(d.up, suspended, marked)))
+                .map_err(Clone::clone),
+            decision: decision.ok(),
         });
     }
     items.sort_by(|a, b| (a.kind, &a.namespace, &a.name).cmp(&(b.kind, &b.namespace, &b.name)));
@@ -537,23 +538,30 @@ pub(crate) async fn walk(
         .collect()
         .await;
     for (item, outcome) in items.iter().zip(outcomes) {
-        let drift = decide.is_drift(&outcome);
         let id = format!("{}/{}/{}", cluster.name, item.namespace, item.name);
+        let class = item
+            .decision
+            .as_ref()
+            .map(|d| decide.classify(&format!("{}/{id}", item.kind.report_kind()), d, &outcome));
         let r = report
             .record(item.kind.report_kind(), &id, outcome)
             .in_account(account);
         r.detail("state", &item.state);
-        if let Some(up) = item.up {
-            r.detail("desired", if up { "up" } else { "down" });
-            if let Some(why) = &item.why {
-                r.detail("why", why);
-            }
+        if let Some(d) = &item.decision {
+            r.detail("desired", if d.up { "up" } else { "down" })
+                .detail("why", &d.why);
         }
         if let Some(h) = &item.hpa {
             r.detail("hpa", h);
         }
-        if drift {
-            r.detail("drift", true);
+        match class {
+            Some(Class::Drift) => {
+                r.detail("drift", true);
+            }
+            Some(Class::Pending) => {
+                r.detail("pending", true);
+            }
+            _ => {}
         }
     }
     Ok(())

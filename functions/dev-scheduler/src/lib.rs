@@ -2,8 +2,8 @@
 //! morning, exactly as it was.
 //!
 //! `event` (payload → request) → `handler` (orchestration) → `domain` + `schedule` (pure rules)
-//! → `rds`, `eks`, `kubernetes` (every call to RDS, EKS and the clusters' Kubernetes APIs; the
-//! EKS token in `eks_token`) → `messages` (what the team is told).
+//! → `rds`, `eks`, `kubernetes`, `state` (every call to RDS, EKS, the clusters' Kubernetes APIs
+//! and DynamoDB; the EKS token in `eks_token`) → `messages` (what the team is told).
 
 pub mod config;
 pub mod domain;
@@ -17,6 +17,7 @@ pub use kubernetes::KubeSettings;
 mod messages;
 mod rds;
 pub mod schedule;
+mod state;
 
 /// The function's name: package, binary, SAM `Binary` and `events/` folder.
 pub const FUNCTION: &str = env!("CARGO_PKG_NAME");
@@ -33,6 +34,8 @@ pub struct Deps {
     pub config: SchedulerConfig,
     /// Told about failures, corrected drift and budget shutdowns; never about a routine night.
     pub notifiers: Notifiers,
+    /// Each account's memory between runs, when `STATE_TABLE` is set.
+    state: Option<state::State>,
 }
 
 impl Deps {
@@ -50,6 +53,10 @@ impl Deps {
     }
 
     pub fn new(sdk: aws_config::SdkConfig, home_account: String, config: SchedulerConfig) -> Self {
+        let state = config.state_table.clone().map(|table| state::State {
+            client: aws_sdk_dynamodb::Client::new(&sdk),
+            table,
+        });
         let accounts = Accounts::new(
             sdk,
             home_account,
@@ -60,6 +67,7 @@ impl Deps {
             accounts,
             config,
             notifiers: Notifiers::none(),
+            state,
         }
     }
 }

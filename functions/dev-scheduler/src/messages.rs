@@ -1,6 +1,7 @@
-//! What the team hears about a run: failures (the reconcile retries them, but someone may have
-//! to act), corrected drift, and a shutdown budget-guard asked for. A routine night or morning,
-//! and any dry run, says nothing. Pure: built from the run report.
+//! What the team hears about a run: failures (the next run retries them, but someone may have
+//! to act), corrected drift with its cause, and a shutdown budget-guard asked for. A routine
+//! transition (the schedule's own change), and any dry run, says nothing. Pure: built from the
+//! run report.
 
 use caretaker_shared::notify::{Notification, Severity};
 use caretaker_shared::report::{Outcome, RunReport};
@@ -51,7 +52,7 @@ pub(crate) fn notification(
         (
             Severity::Info,
             format!(
-                "dev-scheduler reconcile: {} resources brought back to schedule",
+                "dev-scheduler: {} resources found away from their schedule, put back",
                 drift.len()
             ),
         )
@@ -64,7 +65,11 @@ pub(crate) fn notification(
     }
     for r in drift.iter().take(SHOWN) {
         if let Outcome::Changed { action } = &r.outcome {
-            n = n.fact(format!("↻ {} {}", r.kind, r.id), action);
+            let text = match r.details.get("cause").and_then(Value::as_str) {
+                Some(cause) => format!("{action}; cause: {cause}"),
+                None => action.clone(),
+            };
+            n = n.fact(format!("↻ {} {}", r.kind, r.id), text);
         }
     }
     let hidden = failed.len().saturating_sub(SHOWN) + drift.len().saturating_sub(SHOWN);
@@ -75,11 +80,11 @@ pub(crate) fn notification(
         );
     }
     Some(n.action(if !failed.is_empty() {
-        "Fix the cause named above; the hourly reconcile retries what failed."
+        "Fix the cause named above; the next periodic run retries what failed."
     } else if budget_account.is_some() {
-        "Nothing, if dev can wait: the next morning startup brings it back."
+        "Nothing, if dev can wait: each resource comes back at its next scheduled start. To bring dev up now, invoke dev-scheduler with {\"action\": \"startup\"}."
     } else {
-        "Nothing, if expected. To keep a resource up, tag or annotate it caretaker/keep-up-until."
+        "Nothing, if expected. To keep a resource up on purpose, tag (or annotate) it caretaker/keep-up-until=<date or RFC 3339 time>."
     }))
 }
 
@@ -104,7 +109,7 @@ mod tests {
         r.record("rds-cluster", "aurora-dev", Outcome::changed("stopped"))
             .detail("drift", true);
         let n = notification(&r.finish(), None).unwrap();
-        assert!(n.title.contains("1 resources brought back"), "{n:?}");
+        assert!(n.title.contains("1 resources found away"), "{n:?}");
         assert!(n.facts.iter().any(|(k, _)| k == "↻ rds-cluster aurora-dev"));
     }
 

@@ -118,3 +118,41 @@ where
         Err(e) => Err(caretaker_shared::error::chain(&e)),
     }
 }
+
+/// Why a database was found away from its schedule, from its RDS events of the last day:
+/// RDS's own start after 7 days stopped is named as such; otherwise the latest event is quoted.
+/// A failed lookup says so; it never fails the run.
+pub(crate) async fn drift_cause(
+    rds: &Client,
+    db: &Database,
+    now: chrono::DateTime<chrono::Utc>,
+) -> String {
+    let source = match db.kind {
+        DbKind::Instance => aws_sdk_rds::types::SourceType::DbInstance,
+        DbKind::Cluster => aws_sdk_rds::types::SourceType::DbCluster,
+    };
+    let events = rds
+        .describe_events()
+        .source_type(source)
+        .source_identifier(&db.id)
+        .start_time(aws_sdk_rds::primitives::DateTime::from_secs(
+            (now - chrono::TimeDelta::days(1)).timestamp(),
+        ))
+        .end_time(aws_sdk_rds::primitives::DateTime::from_secs(
+            now.timestamp(),
+        ))
+        .send()
+        .await;
+    match events {
+        Err(e) => format!(
+            "unknown (RDS events unreadable: {})",
+            caretaker_shared::error::chain(&aws_err::<_, _, AwsError>("rds", "DescribeEvents")(e))
+        ),
+        Ok(out) => crate::domain::drift_cause(
+            out.events
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|e| e.message.as_deref()),
+        ),
+    }
+}

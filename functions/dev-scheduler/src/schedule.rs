@@ -5,8 +5,15 @@
 
 use std::str::FromStr;
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, Utc, Weekday};
+use chrono::{
+    DateTime, Datelike, Days, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta,
+    TimeZone, Utc, Weekday,
+};
 use chrono_tz::Tz;
+
+/// How far back [`Schedule::last_change`] looks: two weeks covers every weekly schedule, with
+/// room for a holiday.
+const LOOKBACK_DAYS: u64 = 15;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Schedule {
@@ -109,6 +116,48 @@ impl Schedule {
     }
 }
 
+impl Schedule {
+    /// The latest instant at or before `now` when [`Schedule::is_up`] changed: the start of the
+    /// period `now` is in. `None` when nothing changed in the last two weeks (a long holiday).
+    /// Candidates are the window's start and end and local midnight (where holidays begin and
+    /// end) of each day; a time inside a DST gap happens when the clock jumps past it.
+    pub fn last_change(&self, now: DateTime<Utc>, holidays: &[NaiveDate]) -> Option<DateTime<Utc>> {
+        let today = now.with_timezone(&self.tz).date_naive();
+        for back in 0..=LOOKBACK_DAYS {
+            let Some(date) = today.checked_sub_days(Days::new(back)) else {
+                break;
+            };
+            let best = [self.start, self.end, NaiveTime::MIN]
+                .into_iter()
+                .filter_map(|t| self.instant(date.and_time(t)))
+                .filter(|at| *at <= now)
+                .filter(|at| {
+                    self.is_up(*at - TimeDelta::seconds(1), holidays) != self.is_up(*at, holidays)
+                })
+                .max();
+            if best.is_some() {
+                return best;
+            }
+        }
+        None
+    }
+
+    /// When the local wall clock first shows `local`.
+    fn instant(&self, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+        (0..=180).find_map(|m| {
+            match self
+                .tz
+                .from_local_datetime(&(local + TimeDelta::minutes(m)))
+            {
+                LocalResult::Single(t) | LocalResult::Ambiguous(t, _) => {
+                    Some(t.with_timezone(&Utc))
+                }
+                LocalResult::None => None,
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -155,6 +204,55 @@ mod tests {
         let xmas = NaiveDate::from_ymd_opt(2026, 12, 25).unwrap();
         assert!(!s.is_up(at("2026-12-25T10:00:00Z"), &[xmas]));
         assert!(s.is_up(at("2026-12-24T10:00:00Z"), &[xmas]));
+    }
+
+    #[test]
+    fn the_last_change_is_the_start_of_the_current_period_in_its_own_zone() {
+        let ny: Schedule = "Mon-Fri 07:00-20:00 America/New_York".parse().unwrap();
+        // Tuesday 1 Dec 2026 15:00 UTC = 10:00 EST: up since 07:00 EST = 12:00 UTC.
+        assert_eq!(
+            ny.last_change(at("2026-12-01T15:00:00Z"), &[]),
+            Some(at("2026-12-01T12:00:00Z"))
+        );
+        // Saturday: down since Friday 20:00 EST = Saturday 01:00 UTC.
+        assert_eq!(
+            ny.last_change(at("2026-12-05T15:00:00Z"), &[]),
+            Some(at("2026-12-05T01:00:00Z"))
+        );
+        // Exactly at a transition, the transition itself.
+        assert_eq!(
+            ny.last_change(at("2026-12-01T12:00:00Z"), &[]),
+            Some(at("2026-12-01T12:00:00Z"))
+        );
+    }
+
+    #[test]
+    fn last_change_across_overnight_windows_holidays_and_dst() {
+        let night: Schedule = "Fri 22:00-06:00 UTC".parse().unwrap();
+        assert_eq!(
+            night.last_change(at("2026-12-05T03:00:00Z"), &[]),
+            Some(at("2026-12-04T22:00:00Z")),
+            "Saturday 03:00: up since Friday 22:00"
+        );
+        assert_eq!(
+            night.last_change(at("2026-12-03T12:00:00Z"), &[]),
+            Some(at("2026-11-28T06:00:00Z")),
+            "Thursday: down since last Saturday 06:00"
+        );
+        let daily: Schedule = "daily 08:00-18:00 UTC".parse().unwrap();
+        let xmas = NaiveDate::from_ymd_opt(2026, 12, 25).unwrap();
+        assert_eq!(
+            daily.last_change(at("2026-12-25T12:00:00Z"), &[xmas]),
+            Some(at("2026-12-24T18:00:00Z")),
+            "a holiday has no morning start"
+        );
+        // 02:30 does not exist on 8 March 2026 in New York: the window starts when the clock
+        // jumps to 03:00 EDT (07:00 UTC).
+        let early: Schedule = "daily 02:30-05:00 America/New_York".parse().unwrap();
+        assert_eq!(
+            early.last_change(at("2026-03-08T08:00:00Z"), &[]),
+            Some(at("2026-03-08T07:00:00Z"))
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@ use futures::StreamExt;
 use tracing::info;
 
 use super::Layer;
-use crate::domain::{self, Database, DbStep};
+use crate::domain::{self, Class, Database, DbStep, Decision};
 use crate::rds;
 
 impl Layer<'_> {
@@ -22,25 +22,31 @@ impl Layer<'_> {
                     continue;
                 }
             };
-            let outcomes: Vec<(Option<bool>, Outcome)> = futures::stream::iter(dbs.iter())
+            let outcomes: Vec<Done> = futures::stream::iter(dbs.iter())
                 .map(|db| self.database(db))
                 .buffered(self.deps.config.aws_concurrency)
                 .collect()
                 .await;
-            for (db, (up, outcome)) in dbs.iter().zip(outcomes) {
-                self.record_database(db, up, outcome, report);
+            for (db, done) in dbs.iter().zip(outcomes) {
+                self.record_database(db, done, report);
             }
         }
     }
 
-    /// `(desired up?, outcome)`; `None` when the resource was not decided (not opted in,
-    /// refused, a malformed tag).
-    async fn database(&self, db: &Database) -> (Option<bool>, Outcome) {
-        let up = match self.decider.decide(&db.tags) {
-            Ok(up) => up,
-            Err(outcome) => return (None, outcome),
+    /// Decided, acted on and classified; for drift, the cause RDS gives.
+    async fn database(&self, db: &Database) -> Done {
+        let d = match self.decider.decide(&db.tags) {
+            Ok(d) => d,
+            Err(outcome) => {
+                return Done {
+                    decision: None,
+                    outcome,
+                    class: Class::Routine,
+                    cause: None,
+                };
+            }
         };
-        let outcome = match domain::db_step(up, &db.status, db.ineligible) {
+        let outcome = match domain::db_step(d.up, &db.status, db.ineligible) {
             DbStep::Nothing => Outcome::Unchanged,
             DbStep::Skip(why) => Outcome::skipped(why),
             DbStep::Stop if self.dry_run => Outcome::changed("stop"),
@@ -48,31 +54,49 @@ impl Layer<'_> {
             DbStep::Stop => rds::set_running(&self.rds, db, false).await,
             DbStep::Start => rds::set_running(&self.rds, db, true).await,
         };
-        (Some(up), outcome)
+        let key = format!("{}/{}", db.kind.report_kind(), db.id);
+        let class = self.decider.classify(&key, &d, &outcome);
+        let cause = match class {
+            Class::Drift => Some(rds::drift_cause(&self.rds, db, self.decider.now).await),
+            _ => None,
+        };
+        Done {
+            decision: Some(d),
+            outcome,
+            class,
+            cause,
+        }
     }
 
-    /// Instances and clusters alike: status, desired state and drift.
-    fn record_database(
-        &self,
-        db: &Database,
-        up: Option<bool>,
-        outcome: Outcome,
-        report: &mut RunReport,
-    ) {
-        let drift = self.decider.is_drift(&outcome);
+    /// Instances and clusters alike: status, desired state, why, and drift with its cause.
+    fn record_database(&self, db: &Database, done: Done, report: &mut RunReport) {
         let r = report
-            .record(db.kind.report_kind(), &db.id, outcome)
+            .record(db.kind.report_kind(), &db.id, done.outcome)
             .in_account(self.account());
-        let Some(up) = up else { return };
-        if let Some(why) = self.decider.why(&db.tags) {
-            r.detail("why", why);
-        }
-        r.detail("status", &db.status)
-            .detail("desired", if up { "up" } else { "down" });
-        if drift {
-            info!(kind = db.kind.report_kind(), id = %db.id, status = %db.status,
-                "drift corrected (e.g. RDS's automatic start after 7 days stopped)");
-            r.detail("drift", true);
+        let Some(d) = done.decision else { return };
+        r.detail("why", d.why)
+            .detail("status", &db.status)
+            .detail("desired", if d.up { "up" } else { "down" });
+        match done.class {
+            Class::Drift => {
+                let cause = done.cause.unwrap_or_default();
+                info!(kind = db.kind.report_kind(), id = %db.id, status = %db.status,
+                    cause = %cause, "drift corrected");
+                r.detail("drift", true).detail("cause", cause);
+            }
+            Class::Pending => {
+                r.detail("pending", true);
+            }
+            Class::Routine => {}
         }
     }
+}
+
+/// One database's result.
+struct Done {
+    /// `None` when the resource was not decided (not opted in, refused, a malformed tag).
+    decision: Option<Decision>,
+    outcome: Outcome,
+    class: Class,
+    cause: Option<String>,
 }

@@ -5,7 +5,7 @@ use caretaker_shared::report::{Outcome, RunReport};
 use futures::StreamExt;
 
 use super::Layer;
-use crate::domain::{self, NgStep, Sizes};
+use crate::domain::{self, Class, Decision, NgStep, Sizes};
 use crate::eks::{self, Cluster};
 
 impl Layer<'_> {
@@ -21,17 +21,20 @@ impl Layer<'_> {
                     continue;
                 }
             };
-            type Done = (String, Outcome, Option<(Sizes, Option<String>)>);
+            type Done = (String, Outcome, Option<(Sizes, Option<(Decision, Class)>)>);
             let outcomes: Vec<Done> = futures::stream::iter(listed)
                 .map(|ng| async move {
                     match ng {
                         Err((id, e)) => (id, Outcome::failed(e.to_string()), None),
-                        Ok(ng) => {
-                            let decided = self.decider.decide(&ng.tags).is_ok();
-                            let why = self.decider.why(&ng.tags).filter(|_| decided);
-                            let outcome = self.nodegroup(cluster, &ng).await;
-                            (ng.id(), outcome, Some((ng.sizes, why)))
-                        }
+                        Ok(ng) => match self.decider.decide(&ng.tags) {
+                            Err(outcome) => (ng.id(), outcome, Some((ng.sizes, None))),
+                            Ok(d) => {
+                                let outcome = self.nodegroup(cluster, &ng, d.up).await;
+                                let key = format!("eks-nodegroup/{}", ng.id());
+                                let class = self.decider.classify(&key, &d, &outcome);
+                                (ng.id(), outcome, Some((ng.sizes, Some((d, class)))))
+                            }
+                        },
                     }
                 })
                 .buffered(self.deps.config.aws_concurrency)
@@ -41,21 +44,23 @@ impl Layer<'_> {
                 let r = report
                     .record("eks-nodegroup", &id, outcome)
                     .in_account(self.account());
-                if let Some((s, why)) = sizes {
+                if let Some((s, decided)) = sizes {
                     r.detail("size", s.encode());
-                    if let Some(why) = why {
-                        r.detail("why", why);
+                    if let Some((d, class)) = decided {
+                        r.detail("why", d.why)
+                            .detail("desired", if d.up { "up" } else { "down" });
+                        match class {
+                            Class::Drift => r.detail("drift", true),
+                            Class::Pending => r.detail("pending", true),
+                            Class::Routine => r,
+                        };
                     }
                 }
             }
         }
     }
 
-    async fn nodegroup(&self, cluster: &Cluster, ng: &domain::NodeGroup) -> Outcome {
-        let up = match self.decider.decide(&ng.tags) {
-            Ok(up) => up,
-            Err(outcome) => return outcome,
-        };
+    async fn nodegroup(&self, cluster: &Cluster, ng: &domain::NodeGroup, up: bool) -> Outcome {
         let current = ng.sizes;
         let remembered = cluster
             .tags
