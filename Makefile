@@ -7,7 +7,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: bench-scheduler bench-budget bench-restore bench-promoter bench-rotator demo test bootstrap fmt-check clippy unit-and-integration lint-template build bench stack-up stack-down
+.PHONY: bench-scheduler bench-scheduler-vs-custodian bench-budget bench-restore bench-promoter bench-rotator demo test bootstrap fmt-check clippy unit-and-integration lint-template build bench stack-up stack-down
 
 ## demo: start the local stack, seed the estate, run each function as a Lambda binary, print what it did
 demo: bootstrap
@@ -50,6 +50,12 @@ bench-scheduler: bootstrap
 	cargo build --release -p dev-scheduler -p caretaker-tests --bin dev-scheduler --bin kube-standin
 	tools/stack.py run -- cargo bench -p caretaker-tests --bench scheduler
 	tools/stack.py run -- $(VENV)/bin/python tools/bench_scheduler.py
+
+## Cloud Custodian lives in its own venv (.venv-bench), so its boto3 never meets moto's or SAM's.
+bench-scheduler-vs-custodian: bootstrap
+	cargo build --release -p dev-scheduler --bin dev-scheduler
+	@[ -x .venv-bench/bin/custodian ] || { python3 -m venv .venv-bench && .venv-bench/bin/pip install --quiet --disable-pip-version-check c7n==0.9.53 boto3; }
+	tools/stack.py run -- $(CURDIR)/.venv-bench/bin/python tools/bench_custodian.py
 
 bench-budget: bootstrap
 	tools/stack.py run -- cargo bench -p caretaker-tests --bench budget_digest

@@ -80,10 +80,23 @@ class ProxyHandler(http.server.BaseHTTPRequestHandler):
         pass
 
     def do_POST(self):
+        self.forward("POST")
+
+    def do_GET(self):
+        self.forward("GET")
+
+    def do_PUT(self):
+        self.forward("PUT")
+
+    def do_DELETE(self):
+        self.forward("DELETE")
+
+    def forward(self, method):
         body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         self.server.calls.append(self.headers.get("X-Amz-Target", self.path))
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "content-length")}
-        req = urllib.request.Request(self.server.upstream + self.path, data=body, headers=headers, method="POST")
+        req = urllib.request.Request(self.server.upstream + self.path, data=body if body or method != "GET" else None,
+                                     headers=headers, method=method)
         time.sleep(self.server.latency)
         try:
             with urllib.request.urlopen(req) as r:

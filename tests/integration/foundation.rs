@@ -207,3 +207,154 @@ fn the_template_routes_the_shutdown_request_the_contract_defines() {
         SHUTDOWN_DETAIL_TYPE
     );
 }
+
+/// `!Ref X` / `!GetAtt X.Y` as the logical id they name, whatever the tag.
+fn names(v: &serde_yaml_ng::Value) -> Option<String> {
+    match v {
+        serde_yaml_ng::Value::Tagged(t) => t.value.as_str().map(|s| s.split('.').next().unwrap().to_owned()),
+        _ => None,
+    }
+}
+
+/// A broken function tells someone: every function has an Errors alarm and a log group with a
+/// retention, the state machine alarms on failed / timed-out / aborted executions, every
+/// schedule and rule has a bounded retry and a dead-letter queue, asynchronous invocations have
+/// an on-failure destination, and the dead letters alarm — all to the alert topic.
+#[test]
+fn the_template_alarms_on_every_failure_keeps_logs_bounded_and_retries_boundedly() {
+    let t: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(include_str!("../../template.yaml")).unwrap();
+    let resources = t["Resources"].as_mapping().unwrap();
+    let of_type = |ty: &str| -> Vec<(String, &serde_yaml_ng::Value)> {
+        resources
+            .iter()
+            .filter(|(_, r)| r["Type"] == ty)
+            .map(|(k, r)| (k.as_str().unwrap().to_owned(), r))
+            .collect()
+    };
+    let alarms = of_type("AWS::CloudWatch::Alarm");
+    let alerting = |a: &serde_yaml_ng::Value| {
+        let action = &a["Properties"]["AlarmActions"][0];
+        format!("{action:?}").contains("AlertTopic")
+    };
+    let functions = of_type("AWS::Serverless::Function");
+    assert_eq!(functions.len(), 5);
+    for (id, f) in &functions {
+        let alarm = alarms.iter().find(|(_, a)| {
+            a["Properties"]["MetricName"] == "Errors"
+                && names(&a["Properties"]["Dimensions"][0]["Value"]).as_deref() == Some(id.as_str())
+        });
+        let (_, alarm) = alarm.unwrap_or_else(|| panic!("{id} has no Errors alarm"));
+        assert!(alerting(alarm), "{id}'s alarm goes to the alert topic");
+        assert_eq!(alarm["Properties"]["TreatMissingData"], "notBreaching");
+        let name = f["Properties"]["FunctionName"].as_str().unwrap();
+        let group = of_type("AWS::Logs::LogGroup")
+            .into_iter()
+            .find(|(_, g)| g["Properties"]["LogGroupName"] == format!("/aws/lambda/{name}").as_str())
+            .unwrap_or_else(|| panic!("{name} has no log group"));
+        assert_eq!(names(&group.1["Properties"]["RetentionInDays"]).as_deref(), Some("LogRetentionDays"));
+        assert_eq!(f.get("Condition"), group.1.get("Condition"), "{name}: created together");
+        for (event, e) in f["Properties"]["Events"].as_mapping().into_iter().flatten() {
+            let p = &e["Properties"];
+            if e["Type"] == "ScheduleV2" || e["Type"] == "EventBridgeRule" {
+                let retries = p["RetryPolicy"]["MaximumRetryAttempts"].as_u64();
+                assert!(retries.is_some_and(|n| n <= 3), "{id}.{event:?}: bounded retry");
+                assert_eq!(names(&p["DeadLetterConfig"]["Arn"]).as_deref(), Some("FailedDeliveries"), "{id}.{event:?}");
+            }
+        }
+    }
+    let sm = &t["Resources"]["RestoreTestStateMachine"]["Properties"]["Events"];
+    for (event, e) in sm.as_mapping().unwrap() {
+        assert_eq!(names(&e["Properties"]["DeadLetterConfig"]["Arn"]).as_deref(), Some("FailedDeliveries"), "{event:?}");
+    }
+    let on_failure = &t["Globals"]["Function"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
+    assert_eq!(names(&on_failure["Destination"]).as_deref(), Some("FailedDeliveries"));
+    assert!(t["Globals"]["Function"]["EventInvokeConfig"]["MaximumRetryAttempts"].as_u64().unwrap() <= 2);
+    let (_, dlq) = alarms
+        .iter()
+        .find(|(_, a)| names(&a["Properties"]["Dimensions"][0]["Value"]).as_deref() == Some("FailedDeliveries"))
+        .expect("the dead letters alarm");
+    assert!(alerting(dlq));
+    let (_, sfn) = alarms
+        .iter()
+        .find(|(_, a)| format!("{:?}", a["Properties"]["Metrics"]).contains("RestoreTestStateMachine"))
+        .expect("the state machine's alarm");
+    let text = format!("{:?}", sfn["Properties"]["Metrics"]);
+    for m in ["ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"] {
+        assert!(text.contains(m), "{m}");
+    }
+    assert!(alerting(sfn));
+}
+
+/// cfn-lint does not read `DefinitionUri`: the state machine is checked here. Every state it
+/// names exists, every Lambda task retries Lambda's transient errors and ends in Cleanup on
+/// anything else (Cleanup and Report excepted, which catch to Report and Failed).
+#[test]
+fn the_state_machine_definition_is_well_formed_and_retries_lambdas_transient_errors() {
+    let d: serde_json::Value =
+        serde_json::from_str(include_str!("../../functions/restore-tester/statemachine.asl.json")).unwrap();
+    let states = d["States"].as_object().unwrap();
+    assert!(states.contains_key(d["StartAt"].as_str().unwrap()));
+    let mut targets = Vec::new();
+    for (name, s) in states {
+        targets.extend(s["Next"].as_str());
+        targets.extend(s["Default"].as_str());
+        for c in s["Choices"].as_array().into_iter().flatten().chain(s["Catch"].as_array().into_iter().flatten()) {
+            targets.extend(c["Next"].as_str());
+        }
+        if s["Type"] != "Task" {
+            continue;
+        }
+        let retried: Vec<&str> = s["Retry"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r["ErrorEquals"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()))
+            .collect();
+        for e in [
+            "Lambda.ServiceException",
+            "Lambda.AWSLambdaException",
+            "Lambda.SdkClientException",
+            "Lambda.TooManyRequestsException",
+        ] {
+            assert!(
+                retried.contains(&e) || retried.contains(&"States.ALL"),
+                "{name} does not retry {e}"
+            );
+        }
+        let caught = s["Catch"][0]["Next"].as_str().unwrap();
+        let expected = match name.as_str() {
+            "Cleanup" => "Report",
+            "Report" => "Failed",
+            _ => "Cleanup",
+        };
+        assert_eq!(caught, expected, "{name}");
+    }
+    for t in targets {
+        assert!(states.contains_key(t), "{t} is named but not defined");
+    }
+}
+
+/// No stack-name trap: SAM names function roles `<StackName>-<Fn>Role-<id>`, so the spoke trusts
+/// the path every Caretaker role is created under, not a name prefix.
+#[test]
+fn the_spoke_trusts_the_function_roles_whatever_the_stack_is_called() {
+    let t: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(include_str!("../../template.yaml")).unwrap();
+    let path = t["Globals"]["Function"]["RolePath"].as_str().unwrap();
+    assert_eq!(path, "/caretaker/");
+    let spoke: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(include_str!("../../deploy/spoke.yaml")).unwrap();
+    let trust = &spoke["Resources"]["SpokeRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0];
+    let arn = match &trust["Condition"]["ArnLike"]["aws:PrincipalArn"] {
+        serde_yaml_ng::Value::Tagged(t) => t.value.as_str().unwrap().to_owned(),
+        other => panic!("{other:?}"),
+    };
+    assert!(arn.ends_with(&format!(":role{path}*")), "{arn}");
+    for (id, r) in t["Resources"].as_mapping().unwrap() {
+        if r["Type"] == "AWS::Serverless::Function" {
+            assert!(r["Properties"].get("Role").is_none(), "{id:?}: its own role, under the path");
+            assert!(r["Properties"].get("RolePath").is_none_or(|p| p == path), "{id:?}");
+        }
+    }
+}

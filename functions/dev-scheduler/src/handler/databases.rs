@@ -9,12 +9,12 @@ use crate::domain::{self, Class, Database, DbStep, Decision};
 use crate::rds;
 
 impl Layer<'_> {
-    /// RDS instances, then Aurora clusters: one code path, `AWS_CONCURRENCY` calls at a time.
+    /// RDS instances, then Aurora clusters (both listed at once): one code path,
+    /// `AWS_CONCURRENCY` calls at a time.
     pub(super) async fn databases(&self, report: &mut RunReport) {
-        for listed in [
-            rds::instances(&self.rds).await,
-            rds::clusters(&self.rds).await,
-        ] {
+        let (instances, clusters) =
+            futures::join!(rds::instances(&self.rds), rds::clusters(&self.rds));
+        for listed in [instances, clusters] {
             let dbs = match listed {
                 Ok(d) => d,
                 Err(e) => {
