@@ -7,7 +7,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: bench-scheduler bench-scheduler-vs-custodian bench-budget bench-restore bench-promoter bench-rotator demo test bootstrap fmt-check clippy unit-and-integration lint-template build bench stack-up stack-down
+.PHONY: invoke check-events package bench-scheduler-vs-custodian bench-scheduler bench-scheduler-vs-custodian bench-budget bench-restore bench-promoter bench-rotator demo test bootstrap fmt-check clippy unit-and-integration lint-template build bench stack-up stack-down
 
 ## demo: start the local stack, seed the estate, run each function as a Lambda binary, print what it did
 demo: bootstrap
@@ -15,8 +15,8 @@ demo: bootstrap
 	cargo build --workspace --bins
 	tools/stack.py run -- $(VENV)/bin/python tools/demo.py
 
-## test: formatting, clippy, unit + integration tests against the local stack, template lint
-test: bootstrap fmt-check clippy unit-and-integration lint-template
+## test: formatting, clippy, unit + integration tests against the local stack, template lint, every events/ case
+test: bootstrap fmt-check clippy unit-and-integration lint-template check-events
 	@echo "==> make test: all green"
 
 bootstrap:
@@ -42,6 +42,17 @@ lint-template:
 
 build:
 	cargo build --workspace --bins
+
+## invoke: one events/ case through cargo lambda, with the stack, the estate and its fixtures: make invoke FN=secret-rotator CASE=create-secret
+invoke: bootstrap
+	cargo build --workspace --bins
+	tools/stack.py run -- $(VENV)/bin/python tools/invoke.py $(FN) $(CASE)
+
+## check-events: every events/ case, each compared with events/expected.json
+check-events: bootstrap
+	@echo "==> every events/ case through cargo lambda, compared with events/expected.json"
+	cargo build --workspace --bins
+	tools/stack.py run -- $(VENV)/bin/python tools/invoke.py --all
 
 ## bench: benchmarks that print figures (never timed assertions)
 bench: bench-rotator bench-promoter bench-restore bench-budget bench-scheduler

@@ -229,7 +229,7 @@ def act_restore_tester(estate):
     try:
         out = subprocess.run(
             [str(TARGET / "debug/local-driver"), str(watch.port),
-             str(ROOT / "events/restore-tester/manual-start.json"), "--emulate-rds-password"],
+             str(ROOT / "events/restore-tester/state-machine/manual-start.json"), "--emulate-rds-password"],
             cwd=ROOT, env={**os.environ, **creds_env(prod)}, capture_output=True, text=True)
     finally:
         watch.stop()

@@ -218,3 +218,38 @@ pub fn record_report(report: &crate::RunReport) {
         metrics::counter!(name, "Action" => action.clone()).increment(value as u64);
     }
 }
+
+/// The cold start's last word when `Deps` cannot be built: the error is logged, named, and sent
+/// to the Runtime API's `/init/error` (so Lambda, and `cargo lambda invoke` locally, answer with
+/// it instead of waiting on a process that is gone), then returned so `main` exits.
+pub async fn deps_or_exit<D, E>(deps: Result<D, E>) -> Result<D, lambda_runtime::Error>
+where
+    E: crate::error::Classify + std::error::Error + Send + Sync + 'static,
+{
+    let err = match deps {
+        Ok(d) => return Ok(d),
+        Err(e) => e,
+    };
+    let d = crate::error::diagnostic(&err);
+    tracing::error!(error_type = %d.error_type, error = %d.error_message, "init failed");
+    if let Ok(api) = std::env::var("AWS_LAMBDA_RUNTIME_API") {
+        let body = serde_json::json!({"errorType": d.error_type, "errorMessage": d.error_message});
+        // Lambda gives host:port; cargo lambda watch a URL with a path of its own.
+        let base = if api.starts_with("http://") || api.starts_with("https://") {
+            api
+        } else {
+            format!("http://{api}")
+        };
+        let sent = reqwest::Client::new()
+            .post(format!("{base}/2018-06-01/runtime/init/error"))
+            .header("Lambda-Runtime-Function-Error-Type", &d.error_type)
+            .json(&body)
+            .timeout(std::time::Duration::from_secs(2))
+            .send()
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "could not report the init error to the Runtime API");
+        }
+    }
+    Err(Box::new(err))
+}

@@ -211,7 +211,10 @@ fn the_template_routes_the_shutdown_request_the_contract_defines() {
 /// `!Ref X` / `!GetAtt X.Y` as the logical id they name, whatever the tag.
 fn names(v: &serde_yaml_ng::Value) -> Option<String> {
     match v {
-        serde_yaml_ng::Value::Tagged(t) => t.value.as_str().map(|s| s.split('.').next().unwrap().to_owned()),
+        serde_yaml_ng::Value::Tagged(t) => t
+            .value
+            .as_str()
+            .map(|s| s.split('.').next().unwrap().to_owned()),
         _ => None,
     }
 }
@@ -250,37 +253,74 @@ fn the_template_alarms_on_every_failure_keeps_logs_bounded_and_retries_boundedly
         let name = f["Properties"]["FunctionName"].as_str().unwrap();
         let group = of_type("AWS::Logs::LogGroup")
             .into_iter()
-            .find(|(_, g)| g["Properties"]["LogGroupName"] == format!("/aws/lambda/{name}").as_str())
+            .find(|(_, g)| {
+                g["Properties"]["LogGroupName"] == format!("/aws/lambda/{name}").as_str()
+            })
             .unwrap_or_else(|| panic!("{name} has no log group"));
-        assert_eq!(names(&group.1["Properties"]["RetentionInDays"]).as_deref(), Some("LogRetentionDays"));
-        assert_eq!(f.get("Condition"), group.1.get("Condition"), "{name}: created together");
+        assert_eq!(
+            names(&group.1["Properties"]["RetentionInDays"]).as_deref(),
+            Some("LogRetentionDays")
+        );
+        assert_eq!(
+            f.get("Condition"),
+            group.1.get("Condition"),
+            "{name}: created together"
+        );
         for (event, e) in f["Properties"]["Events"].as_mapping().into_iter().flatten() {
             let p = &e["Properties"];
             if e["Type"] == "ScheduleV2" || e["Type"] == "EventBridgeRule" {
                 let retries = p["RetryPolicy"]["MaximumRetryAttempts"].as_u64();
-                assert!(retries.is_some_and(|n| n <= 3), "{id}.{event:?}: bounded retry");
-                assert_eq!(names(&p["DeadLetterConfig"]["Arn"]).as_deref(), Some("FailedDeliveries"), "{id}.{event:?}");
+                assert!(
+                    retries.is_some_and(|n| n <= 3),
+                    "{id}.{event:?}: bounded retry"
+                );
+                assert_eq!(
+                    names(&p["DeadLetterConfig"]["Arn"]).as_deref(),
+                    Some("FailedDeliveries"),
+                    "{id}.{event:?}"
+                );
             }
         }
     }
     let sm = &t["Resources"]["RestoreTestStateMachine"]["Properties"]["Events"];
     for (event, e) in sm.as_mapping().unwrap() {
-        assert_eq!(names(&e["Properties"]["DeadLetterConfig"]["Arn"]).as_deref(), Some("FailedDeliveries"), "{event:?}");
+        assert_eq!(
+            names(&e["Properties"]["DeadLetterConfig"]["Arn"]).as_deref(),
+            Some("FailedDeliveries"),
+            "{event:?}"
+        );
     }
-    let on_failure = &t["Globals"]["Function"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
-    assert_eq!(names(&on_failure["Destination"]).as_deref(), Some("FailedDeliveries"));
-    assert!(t["Globals"]["Function"]["EventInvokeConfig"]["MaximumRetryAttempts"].as_u64().unwrap() <= 2);
+    let on_failure =
+        &t["Globals"]["Function"]["EventInvokeConfig"]["DestinationConfig"]["OnFailure"];
+    assert_eq!(
+        names(&on_failure["Destination"]).as_deref(),
+        Some("FailedDeliveries")
+    );
+    assert!(
+        t["Globals"]["Function"]["EventInvokeConfig"]["MaximumRetryAttempts"]
+            .as_u64()
+            .unwrap()
+            <= 2
+    );
     let (_, dlq) = alarms
         .iter()
-        .find(|(_, a)| names(&a["Properties"]["Dimensions"][0]["Value"]).as_deref() == Some("FailedDeliveries"))
+        .find(|(_, a)| {
+            names(&a["Properties"]["Dimensions"][0]["Value"]).as_deref() == Some("FailedDeliveries")
+        })
         .expect("the dead letters alarm");
     assert!(alerting(dlq));
     let (_, sfn) = alarms
         .iter()
-        .find(|(_, a)| format!("{:?}", a["Properties"]["Metrics"]).contains("RestoreTestStateMachine"))
+        .find(|(_, a)| {
+            format!("{:?}", a["Properties"]["Metrics"]).contains("RestoreTestStateMachine")
+        })
         .expect("the state machine's alarm");
     let text = format!("{:?}", sfn["Properties"]["Metrics"]);
-    for m in ["ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"] {
+    for m in [
+        "ExecutionsFailed",
+        "ExecutionsTimedOut",
+        "ExecutionsAborted",
+    ] {
         assert!(text.contains(m), "{m}");
     }
     assert!(alerting(sfn));
@@ -291,15 +331,22 @@ fn the_template_alarms_on_every_failure_keeps_logs_bounded_and_retries_boundedly
 /// anything else (Cleanup and Report excepted, which catch to Report and Failed).
 #[test]
 fn the_state_machine_definition_is_well_formed_and_retries_lambdas_transient_errors() {
-    let d: serde_json::Value =
-        serde_json::from_str(include_str!("../../functions/restore-tester/statemachine.asl.json")).unwrap();
+    let d: serde_json::Value = serde_json::from_str(include_str!(
+        "../../functions/restore-tester/statemachine.asl.json"
+    ))
+    .unwrap();
     let states = d["States"].as_object().unwrap();
     assert!(states.contains_key(d["StartAt"].as_str().unwrap()));
     let mut targets = Vec::new();
     for (name, s) in states {
         targets.extend(s["Next"].as_str());
         targets.extend(s["Default"].as_str());
-        for c in s["Choices"].as_array().into_iter().flatten().chain(s["Catch"].as_array().into_iter().flatten()) {
+        for c in s["Choices"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .chain(s["Catch"].as_array().into_iter().flatten())
+        {
             targets.extend(c["Next"].as_str());
         }
         if s["Type"] != "Task" {
@@ -309,7 +356,13 @@ fn the_state_machine_definition_is_well_formed_and_retries_lambdas_transient_err
             .as_array()
             .unwrap()
             .iter()
-            .flat_map(|r| r["ErrorEquals"].as_array().unwrap().iter().map(|e| e.as_str().unwrap()))
+            .flat_map(|r| {
+                r["ErrorEquals"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e.as_str().unwrap())
+            })
             .collect();
         for e in [
             "Lambda.ServiceException",
@@ -345,7 +398,8 @@ fn the_spoke_trusts_the_function_roles_whatever_the_stack_is_called() {
     assert_eq!(path, "/caretaker/");
     let spoke: serde_yaml_ng::Value =
         serde_yaml_ng::from_str(include_str!("../../deploy/spoke.yaml")).unwrap();
-    let trust = &spoke["Resources"]["SpokeRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0];
+    let trust =
+        &spoke["Resources"]["SpokeRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0];
     let arn = match &trust["Condition"]["ArnLike"]["aws:PrincipalArn"] {
         serde_yaml_ng::Value::Tagged(t) => t.value.as_str().unwrap().to_owned(),
         other => panic!("{other:?}"),
@@ -353,8 +407,14 @@ fn the_spoke_trusts_the_function_roles_whatever_the_stack_is_called() {
     assert!(arn.ends_with(&format!(":role{path}*")), "{arn}");
     for (id, r) in t["Resources"].as_mapping().unwrap() {
         if r["Type"] == "AWS::Serverless::Function" {
-            assert!(r["Properties"].get("Role").is_none(), "{id:?}: its own role, under the path");
-            assert!(r["Properties"].get("RolePath").is_none_or(|p| p == path), "{id:?}");
+            assert!(
+                r["Properties"].get("Role").is_none(),
+                "{id:?}: its own role, under the path"
+            );
+            assert!(
+                r["Properties"].get("RolePath").is_none_or(|p| p == path),
+                "{id:?}"
+            );
         }
     }
 }

@@ -284,3 +284,47 @@ fn one_correlation_id_from_event_to_report_and_every_log_line() {
         "the event's own id"
     );
 }
+
+/// A function whose cold start fails says why to the Runtime API's `/init/error` (so Lambda,
+/// and `cargo lambda invoke` locally, answer with it instead of waiting) and exits.
+#[test]
+fn a_failed_cold_start_names_what_is_missing_and_exits() {
+    stack_var("AWS_ENDPOINT_URL");
+    for (function, env, needle) in [
+        ("budget-guard", vec![], "STATE_TABLE"),
+        (
+            "dev-scheduler",
+            vec![("AWS_CONCURRENCY", "0")],
+            "AWS_CONCURRENCY",
+        ),
+    ] {
+        let (port, api) = runtime_api(Vec::new());
+        let mut child = Command::new(binary(function))
+            .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
+            .env("AWS_LAMBDA_FUNCTION_NAME", function)
+            .env_remove("STATE_TABLE")
+            .envs(env)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "{function} did not exit");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        assert!(!status.success(), "{function} exits with a failure");
+        let answers = std::mem::take(&mut api.lock().unwrap().answers);
+        match answers.as_slice() {
+            [(path, Err((kind, message)))] => {
+                assert_eq!(path, "error", "posted to /init/error");
+                assert_eq!(kind, "InvalidInput", "{function}: {message}");
+                assert!(message.contains(needle), "{function}: {message}");
+            }
+            other => panic!("{function}: {other:?}"),
+        }
+    }
+}

@@ -269,7 +269,7 @@ pub async fn run(
 
 fn start_input() -> Value {
     serde_json::from_str(include_str!(
-        "../../events/restore-tester/manual-start.json"
+        "../../events/restore-tester/state-machine/manual-start.json"
     ))
     .unwrap()
 }
@@ -405,11 +405,11 @@ async fn bad_input_is_rejected_with_no_side_effect() {
     let fx = Fx::new(CHECKS, 1).await;
     for (input, expect) in [
         (
-            include_str!("../../events/restore-tester/bad-source.json"),
+            include_str!("../../events/restore-tester/state-machine/bad-source.json"),
             "not a DB instance identifier",
         ),
         (
-            include_str!("../../events/restore-tester/bad-unknown-field.json"),
+            include_str!("../../events/restore-tester/state-machine/bad-unknown-field.json"),
             "unknown field",
         ),
         (r#"{"sourceInstance": "no-such-db"}"#, "not found"),
@@ -433,7 +433,10 @@ async fn dry_run_plans_without_restoring_succeeds_and_writes_nothing() {
     let (exec, _, _) = run(
         &fx,
         None,
-        serde_json::from_str(include_str!("../../events/restore-tester/dry-run.json")).unwrap(),
+        serde_json::from_str(include_str!(
+            "../../events/restore-tester/state-machine/dry-run.json"
+        ))
+        .unwrap(),
     )
     .await;
     assert!(

@@ -1,0 +1,363 @@
+#!/usr/bin/env python3
+"""`make invoke FN=<function> CASE=<case>` and `make check-events`: one `events/` case, or all of
+them, run the way the README's "Invoking a function locally" describes (`cargo lambda watch` +
+`cargo lambda invoke --data-file events/<function>/<case>.json`), with what each case needs set
+up first: the seeded estate, the function's environment and credentials, and the case's
+fixtures (a rotation in progress, images whose digests the promoter events name, a started
+restore test). The state machine's inputs (`events/restore-tester/state-machine/`) go through
+the local driver instead, as Step Functions would run them.
+
+Runs inside `tools/stack.py run` (the Makefile does that), which starts and stops moto and
+PostgreSQL. With `--all`, each answer is compared with `events/expected.json` and the command
+fails on any difference.
+
+    tools/stack.py run -- .venv/bin/python tools/invoke.py secret-rotator set-secret
+    tools/stack.py run -- .venv/bin/python tools/invoke.py --all
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import boto3
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from demo import BIN, ROOT, STACK, TARGET, KubeStandin, Watch, creds_env  # noqa: E402
+
+EVENTS = ROOT / "events"
+EXPECTED = json.loads((EVENTS / "expected.json").read_text())
+ENDPOINT = os.environ["AWS_ENDPOINT_URL"]
+REGION = os.environ.get("AWS_REGION", "us-east-1")
+# The digest the promoter's sample events name; the fixture image's real digest replaces it.
+SAMPLE_DIGEST = "sha256:7f5b2640fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd1234ef01"
+ROTATION_TOKEN = "c0ffee00-0000-4000-8000-000000000001"
+
+
+def client(service, creds=None):
+    kw = dict(endpoint_url=ENDPOINT, region_name=REGION)
+    if creds:
+        kw.update(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                  aws_session_token=creds["SessionToken"])
+    else:
+        kw.update(aws_access_key_id="testing", aws_secret_access_key="testing")
+    return boto3.client(service, **kw)
+
+
+def rewritten(case, text):
+    """A copy of a case with the emulator's ids in place of the sample's."""
+    path = STACK / f"case-{case.replace('/', '-')}.json"
+    path.write_text(text)
+    return path
+
+
+def base_env(extra):
+    return {"AWS_ENDPOINT_URL": ENDPOINT, "AWS_REGION": REGION, "RUST_LOG": "warn", **extra}
+
+
+class Function:
+    """One function's local set-up: its environment, and what each case needs first."""
+    name = ""
+
+    def __init__(self, estate):
+        self.estate = estate
+        self.done = set()
+
+    def env(self):
+        raise NotImplementedError
+
+    def prepare(self, case, watch):
+        """The data file to invoke for `case`, after any steps it needs."""
+        return EVENTS / self.name / f"{case}.json"
+
+    def close(self):
+        pass
+
+
+class SecretRotator(Function):
+    name = "secret-rotator"
+    ORDER = ["create-secret", "set-secret", "test-secret", "finish-secret"]
+
+    def env(self):
+        return base_env({"RDS_CA_BUNDLE": os.environ["CARETAKER_PG_CA"],
+                         **creds_env(self.estate["credentials"]["dev"])})
+
+    def prepare(self, case, watch):
+        sm = client("secretsmanager", self.estate["credentials"]["dev"])
+        if case.startswith("create-secret") and "rotation" not in self.done:
+            # What Secrets Manager does when a rotation starts: the token becomes AWSPENDING (the
+            # emulator's RotateSecret runs no rotation and keeps no value-less version).
+            sm.put_secret_value(SecretId="innovate/dev/app-db", ClientRequestToken=ROTATION_TOKEN,
+                                SecretBinary=b"\0", VersionStages=["AWSPENDING"])
+            self.done.add("rotation")
+        if case in self.ORDER:
+            for step in self.ORDER[:self.ORDER.index(case)]:
+                if step not in self.done:
+                    self.prepare(step, watch)
+                    _, err = watch.invoke(self.name, EVENTS / self.name / f"{step}.json")
+                    print(f"  (first {step}: {'failed: ' + err[:300] if err else 'done'})")
+                    self.done.add(step)
+            self.done.add(case)
+        return EVENTS / self.name / f"{case}.json"
+
+
+class ImagePromoter(Function):
+    name = "image-promoter"
+
+    def __init__(self, estate):
+        super().__init__(estate)
+        self.ecr = client("ecr")
+        self.backend = self.push("backend", "sha-4f2a9c1", [("CVE-2026-0001", "MEDIUM")])
+        self.push("frontend", "sha-9c0ffee", [("CVE-2026-31337", "CRITICAL")])
+
+    def push(self, repo, tag, findings):
+        salt = os.urandom(32).hex()
+        manifest = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                    "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023,
+                               "digest": f"sha256:{salt}"},
+                    "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 32654,
+                                "digest": f"sha256:{salt}"}]}
+        digest = self.ecr.put_image(repositoryName=repo, imageManifest=json.dumps(manifest),
+                                    imageTag=tag)["image"]["imageId"]["imageDigest"]
+        self.ecr.start_image_scan(repositoryName=repo, imageId={"imageDigest": digest})
+        result = {"repositoryName": repo, "imageId": {"imageDigest": digest},
+                  "imageScanStatus": {"status": "COMPLETE", "description": "The scan was completed successfully."},
+                  "imageScanFindings": {"findings": [{"name": c, "severity": s} for c, s in findings]}}
+        # Every read of the findings pops one queued result: queue plenty.
+        req = urllib.request.Request(f"{ENDPOINT}/moto-api/static/ecr/scan-finding-results", method="POST",
+                                     data=json.dumps({"results": [result] * 20}).encode(),
+                                     headers={"Content-Type": "application/json"})
+        urllib.request.urlopen(req).read()
+        return digest
+
+    def env(self):
+        return base_env({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                         "REPOSITORIES": "backend,frontend"})
+
+    def prepare(self, case, watch):
+        path = super().prepare(case, watch)
+        text = path.read_text()
+        if SAMPLE_DIGEST in text:
+            return rewritten(f"{self.name}/{case}", text.replace(SAMPLE_DIGEST, self.backend))
+        return path
+
+
+class RestoreTester(Function):
+    name = "restore-tester"
+    ORDER = ["step-start", "step-poll", "step-cleanup"]
+
+    def __init__(self, estate):
+        super().__init__(estate)
+        self.prod = estate["credentials"]["prod"]
+        client("s3", self.prod).create_bucket(Bucket="caretaker-evidence")
+
+    def env(self):
+        return base_env({**creds_env(self.prod), "EVIDENCE_BUCKET": "caretaker-evidence",
+                         "VERIFY_HOST_OVERRIDE": "localhost", "VERIFY_PORT_OVERRIDE": os.environ["CARETAKER_PG_PORT"],
+                         "RDS_CA_BUNDLE": os.environ["CARETAKER_PG_CA"]})
+
+    def prepare(self, case, watch):
+        if case in ("step-poll", "step-cleanup") and "step-start" not in self.done:
+            self.start = watch.invoke(self.name, EVENTS / self.name / "step-start.json")
+            print(f"  (first step-start: {'failed: ' + self.start[1][:300] if self.start[1] else 'done'})")
+            self.done.add("step-start")
+        path = super().prepare(case, watch)
+        if case == "step-start":
+            self.start = watch.invoke(self.name, path)
+            self.done.add(case)
+            return None
+        if case == "step-poll" and self.start[0]:
+            # The run the Start step returned, as the state machine passes it on.
+            data = json.loads(path.read_text())
+            data["run"] = self.start[0]
+            return rewritten(f"{self.name}/{case}", json.dumps(data))
+        return path
+
+    def state_machine(self, case, watch):
+        """A state machine input, through the local driver: (answer, error)."""
+        path = EVENTS / self.name / "state-machine" / f"{case}.json"
+        data = json.loads(path.read_text())
+        if "snapshot" in data:
+            # The sample names a snapshot of its own day: take the emulator's latest instead.
+            snaps = client("rds", self.prod).describe_db_snapshots(DBInstanceIdentifier=data["sourceInstance"])
+            data["snapshot"] = max(snaps["DBSnapshots"], key=lambda s: s["SnapshotCreateTime"])["DBSnapshotIdentifier"]
+            path = rewritten(f"{self.name}/{case}", json.dumps(data))
+        out = subprocess.run([str(TARGET / "debug/local-driver"), str(watch.port), str(path), "--emulate-rds-password"],
+                             cwd=ROOT, env={**os.environ, **creds_env(self.prod)}, capture_output=True, text=True)
+        text = (out.stdout + out.stderr).strip()
+        return ({"driver": text[-1500:]}, None) if out.returncode == 0 else (None, text[-1500:])
+
+
+class BudgetGuard(Function):
+    name = "budget-guard"
+
+    def __init__(self, estate):
+        super().__init__(estate)
+        client("dynamodb").create_table(
+            TableName="caretaker-budget-guard", BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+
+    def env(self):
+        a = self.estate["accounts"]
+        budgets = [
+            {"account": a["mgmt"], "env": "mgmt", "name": "innovate-mgmt-monthly", "limit": "150", "tags": {"env": "mgmt"}},
+            {"account": a["dev"], "env": "dev", "name": "innovate-dev-monthly", "limit": "400", "tags": {"env": "dev"},
+             "shutdownAt": {"basis": "forecast", "percent": 100}},
+            {"account": a["prod"], "env": "prod", "name": "innovate-prod-monthly", "limit": "2000", "tags": {"env": "prod"}},
+        ]
+        return base_env({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                         "BUDGETS": json.dumps(budgets), "STATE_TABLE": "caretaker-budget-guard",
+                         "ALLOWED_ACCOUNTS": ",".join(a.values()), "TARGET_ROLE_NAME": "caretaker-spoke"})
+
+    def prepare(self, case, watch):
+        # What Cost Explorer reports for the month so far (the emulator answers from a queue).
+        for groups in ([("Amazon Relational Database Service", "612.40"), ("AWS Fargate", "310.15")],
+                       [("env$prod", "1104.80"), ("env$dev", "251.35"), ("env$mgmt", "61.20")],
+                       [("cost_center$engineering", "1356.15"), ("cost_center$platform", "61.20")]):
+            result = {"ResultsByTime": [{"TimePeriod": {"Start": "2026-12-01", "End": "2026-12-02"}, "Total": {},
+                                         "Estimated": True, "Groups": [
+                                             {"Keys": [k], "Metrics": {"UnblendedCost": {"Amount": v, "Unit": "USD"}}}
+                                             for k, v in groups]}]}
+            req = urllib.request.Request(f"{ENDPOINT}/moto-api/static/ce/cost-and-usage-results", method="POST",
+                                         data=json.dumps({"results": [result]}).encode(),
+                                         headers={"Content-Type": "application/json"})
+            urllib.request.urlopen(req).read()
+        return super().prepare(case, watch)
+
+
+class DevScheduler(Function):
+    name = "dev-scheduler"
+    # The periodic run at fixed times first; then the cases that act "now" each right after a
+    # forced action, whose hold makes their answer the same at any time of day.
+    ORDER = ["periodic-run-night", "periodic-run-night-later", "periodic-run-morning", "shutdown-dry-run",
+             "shutdown", "status", "reconcile", "startup", "budget-shutdown-request"]
+
+    def __init__(self, estate):
+        super().__init__(estate)
+        self.kube = KubeStandin()
+        client("dynamodb").create_table(
+            TableName="caretaker-dev-scheduler", BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
+
+    def env(self):
+        return base_env({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                         "ALLOWED_ACCOUNTS": self.estate["accounts"]["dev"], "TARGET_ROLE_NAME": "caretaker-spoke",
+                         "SCHEDULES": json.dumps({"office-hours": "Mon-Fri 07:00-20:00 America/New_York"}),
+                         "STATE_TABLE": "caretaker-dev-scheduler",
+                         "KUBE_ENDPOINT_OVERRIDE": self.kube.url, "KUBE_CA_FILE": os.environ["CARETAKER_TLS_CA"]})
+
+    def prepare(self, case, watch):
+        path = super().prepare(case, watch)
+        data = json.loads(path.read_text())
+        if case == "budget-shutdown-request":
+            # The request names the dev account: the emulator's.
+            data["detail"]["account"] = self.estate["accounts"]["dev"]
+            return rewritten(f"{self.name}/{case}", json.dumps(data))
+        return path
+
+    def close(self):
+        self.kube.stop()
+
+
+FUNCTIONS = {f.name: f for f in (SecretRotator, ImagePromoter, RestoreTester, BudgetGuard, DevScheduler)}
+
+
+def cases(function):
+    lambda_cases = sorted(p.stem for p in (EVENTS / function).glob("*.json") if p.name != "expected.json")
+    order = getattr(FUNCTIONS[function], "ORDER", [])  # steps in their order, then the rest
+    lambda_cases.sort(key=lambda c: (order.index(c) if c in order else len(order), c))
+    sm = sorted(f"state-machine/{p.stem}" for p in (EVENTS / function / "state-machine").glob("*.json"))
+    return lambda_cases + sm
+
+
+def verdict(answer, err):
+    """What a case did, in the words of events/expected.json: "ok", "ok with failures" or an errorType."""
+    if err is not None:
+        # The function's own answer, not the watch log after it (which holds earlier cases).
+        text = err.split("--- cargo lambda watch log")[0]
+        for kind in ("InvalidInput", "PolicyViolation", "Retryable", "NotFound", "Internal", "Leftovers"):
+            if kind in text:
+                return kind
+        return "error"
+    if "driver" in answer:
+        return "ok: " + ("SUCCEEDED" if "SUCCEEDED" in answer["driver"] else "not succeeded")
+    t = answer.get("totals")
+    if not t:
+        return "ok"
+    changed = "would change" if answer.get("dryRun") else "changed"
+    return f"ok: {changed} {t['changed']}, unchanged {t['unchanged']}, skipped {t['skipped']}, failed {t['failed']}"
+
+
+def said(answer, err):
+    """One line of what the function answered: the report's summary, or the error."""
+    if err is not None:
+        text = err.split("--- cargo lambda watch log")[0].split("Was this behavior unexpected?")[0]
+        text = " ".join("".join(c for c in text if c not in "×│╭╮╰╯─").replace("Error:", "").split())
+    elif "driver" in answer:
+        text = " ".join(l for l in answer["driver"].splitlines() if "verdict" in l.lower() or "execution" in l.lower())
+    else:
+        text = answer.get("summary", json.dumps(answer))
+    return text[:110]
+
+
+def run(function, selected, estate):
+    fn = FUNCTIONS[function](estate)
+    watch = Watch(fn.env())
+    results = []
+    try:
+        for case in selected:
+            if case.startswith("state-machine/"):
+                answer, err = fn.state_machine(case.split("/", 1)[1], watch)
+            else:
+                path = fn.prepare(case, watch)
+                answer, err = fn.start if path is None else watch.invoke(function, path)
+            results.append((case, answer, err))
+    finally:
+        watch.stop()
+        fn.close()
+    return results
+
+
+def seed():
+    subprocess.run([str(BIN / "python"), str(ROOT / "tools/seed.py")], check=True, stdout=subprocess.DEVNULL)
+    return json.loads((STACK / "estate.json").read_text())
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("function", nargs="?")
+    ap.add_argument("case", nargs="?")
+    ap.add_argument("--all", action="store_true", help="every case of every function, checked against events/expected.json")
+    ap.add_argument("--write-expected", action="store_true", help="with --all: record what each case did as expected")
+    args = ap.parse_args()
+    if args.all:
+        estate, bad, rows = seed(), 0, []
+        for function in FUNCTIONS:
+            for case, answer, err in run(function, cases(function), estate):
+                got, want = verdict(answer, err), EXPECTED.get(f"{function}/{case}", "(none)")
+                bad += got != want
+                rows.append((f"{function}/{case}", want, got, said(answer, err)))
+        width = max(len(r[0]) for r in rows)
+        print(f"{'case':<{width}}  {'expected':<16} {'got':<16}    what it said")
+        for name, want, got, text in rows:
+            print(f"{name:<{width}}  {want:<16} {got:<16} {'✔' if got == want else '✘'}  {text}")
+        print(f"{len(rows) - bad} of {len(rows)} cases behave as expected")
+        if args.write_expected:
+            (EVENTS / "expected.json").write_text(json.dumps({r[0]: r[2] for r in rows}, indent=2) + "\n")
+        return 1 if bad else 0
+    if args.function not in FUNCTIONS or not args.case or args.case not in cases(args.function):
+        known = "\n".join(f"  {f}: {' '.join(cases(f))}" for f in FUNCTIONS)
+        raise SystemExit(f"usage: make invoke FN=<function> CASE=<case>; the cases are:\n{known}")
+    estate = seed()
+    [(case, answer, err)] = run(args.function, [args.case], estate)
+    print(json.dumps(answer, indent=2) if err is None else err)
+    print(f"\n{args.function}/{case}: {verdict(answer, err)} (expected: {EXPECTED.get(f'{args.function}/{case}', '?')})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
