@@ -43,6 +43,10 @@ lint-template:
 build:
 	cargo build --workspace --bins
 
+## package: the five functions for arm64 as sam build builds them, with their bootstrap and zip sizes
+package: bootstrap
+	$(VENV)/bin/python tools/package.py
+
 ## invoke: one events/ case through cargo lambda, with the stack, the estate and its fixtures: make invoke FN=secret-rotator CASE=create-secret
 invoke: bootstrap
 	cargo build --workspace --bins

@@ -28,6 +28,11 @@ pub async fn load() -> SdkConfig {
         .build();
     aws_config::defaults(BehaviorVersion::latest())
         .timeout_config(timeouts)
+        // Every call here is a small control-plane request already bounded by the timeouts
+        // above; the stalled-stream monitor only adds a timer per request body.
+        .stalled_stream_protection(
+            aws_config::stalled_stream_protection::StalledStreamProtectionConfig::disabled(),
+        )
         .load()
         .await
 }

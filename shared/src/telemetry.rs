@@ -205,17 +205,23 @@ pub fn event_id(payload: &serde_json::Value) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Count a report's outcomes as metrics (`ResourcesChanged`, `ResourcesFailed`, ...).
-pub fn record_report(report: &crate::RunReport) {
-    let t = &report.totals;
-    let action = report.action.clone();
-    for (name, value) in [
+/// The metrics a run is worth: `ResourcesChanged` and `ResourcesFailed`, only when not zero (a
+/// custom metric costs by the hour it is emitted in, so a quiet periodic run must emit none; the
+/// run itself is AWS/Lambda's free `Invocations`).
+pub fn metrics_worth_emitting(t: &crate::report::Totals) -> Vec<(&'static str, usize)> {
+    [
         ("ResourcesChanged", t.changed),
-        ("ResourcesUnchanged", t.unchanged),
-        ("ResourcesSkipped", t.skipped),
         ("ResourcesFailed", t.failed),
-    ] {
-        metrics::counter!(name, "Action" => action.clone()).increment(value as u64);
+    ]
+    .into_iter()
+    .filter(|(_, n)| *n > 0)
+    .collect()
+}
+
+/// Count a report's outcomes as metrics, as [`metrics_worth_emitting`] says.
+pub fn record_report(report: &crate::RunReport) {
+    for (name, value) in metrics_worth_emitting(&report.totals) {
+        metrics::counter!(name, "Action" => report.action.clone()).increment(value as u64);
     }
 }
 
@@ -252,4 +258,30 @@ where
         }
     }
     Err(Box::new(err))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Totals;
+
+    #[test]
+    fn a_quiet_run_emits_no_metric_and_a_busy_one_only_changed_and_failed() {
+        let quiet = Totals {
+            changed: 0,
+            unchanged: 40,
+            skipped: 3,
+            failed: 0,
+        };
+        assert!(metrics_worth_emitting(&quiet).is_empty());
+        let busy = Totals {
+            changed: 6,
+            failed: 1,
+            ..quiet
+        };
+        assert_eq!(
+            metrics_worth_emitting(&busy),
+            [("ResourcesChanged", 6), ("ResourcesFailed", 1)]
+        );
+    }
 }
