@@ -13,6 +13,7 @@ import argparse
 import hashlib
 import http.server
 import json
+import signal
 import sys
 import os
 import queue
@@ -127,6 +128,8 @@ def main():
     ap.add_argument("--rotations", type=int, default=50)
     ap.add_argument("--cold-starts", type=int, default=10)
     ap.add_argument("--binary", default=None)
+    ap.add_argument("--perf", default=None,
+                    help="record a CPU profile (perf, cpu-clock) of the warm process into this file")
     ap.add_argument("--latency-ms", type=float, default=30.0,
                     help="added to every AWS call in the second warm run (0 to skip it)")
     args = ap.parse_args()
@@ -149,7 +152,10 @@ def main():
         api = RuntimeApi()
         threading.Thread(target=api.serve_forever, daemon=True).start()
         e = {**api_env, "AWS_LAMBDA_RUNTIME_API": f"127.0.0.1:{api.server_address[1]}"}
-        return api, subprocess.Popen([str(binary)], env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        cmd = [str(binary)]
+        if e.pop("PERF_OUT", None):  # `--perf FILE`: a CPU profile of the warm process
+            cmd = ["perf", "record", "-q", "-e", "cpu-clock", "-F", "4000", "-o", args.perf, *cmd]
+        return api, subprocess.Popen(cmd, env=e, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     env = {**os.environ,
            "AWS_LAMBDA_FUNCTION_NAME": "secret-rotator", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "128",
@@ -203,12 +209,15 @@ def main():
         cpu = (cpu_seconds(proc.pid) - cpu0) / rotations
         status = Path(f"/proc/{proc.pid}/status").read_text()
         hwm = next(l.split()[1] for l in status.splitlines() if l.startswith("VmHWM"))
-        proc.kill()
+        if args.perf and "PERF_OUT" in run_env:
+            proc.send_signal(signal.SIGINT)  # perf writes its data, then ends the function
+        else:
+            proc.kill()
         proc.wait()
         api.shutdown()
         return steps, totals, cpu, hwm
 
-    steps, totals, cpu, hwm = warm(env, args.rotations)
+    steps, totals, cpu, hwm = warm({**env, **({"PERF_OUT": "1"} if args.perf else {})}, args.rotations)
     slow = None
     if args.latency_ms > 0:
         # Through the proxy twice, without and with the added latency: the difference divided by
