@@ -148,6 +148,31 @@ def act_secret_rotator(watch, estate):
     return (not ok_old) and ok_new and not leaked
 
 
+def push_image(ecr, repo, tag, findings, reads=1):
+    """Push an image and queue its scan result (the emulator does not scan on push), once for
+    each of `reads` reads of the findings. `findings`: (cve, severity, package, version)."""
+    salt = os.urandom(32).hex()
+    manifest = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
+                "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023,
+                           "digest": f"sha256:{salt}"},
+                "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 32654,
+                            "digest": f"sha256:{salt}"}]}
+    digest = ecr.put_image(repositoryName=repo, imageManifest=json.dumps(manifest),
+                           imageTag=tag)["image"]["imageId"]["imageDigest"]
+    ecr.start_image_scan(repositoryName=repo, imageId={"imageDigest": digest})
+    result = {"repositoryName": repo, "imageId": {"imageDigest": digest},
+              "imageScanStatus": {"status": "COMPLETE", "description": "The scan was completed successfully."},
+              "imageScanFindings": {"findings": [
+                  {"name": cve, "severity": sev, "attributes": [{"key": "package_name", "value": pkg},
+                                                                {"key": "package_version", "value": ver}]}
+                  for cve, sev, pkg, ver in findings]}}
+    req = urllib.request.Request(f"{os.environ['AWS_ENDPOINT_URL']}/moto-api/static/ecr/scan-finding-results",
+                                 method="POST", data=json.dumps({"results": [result] * reads}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req).read()
+    return digest
+
+
 def act_image_promoter(estate):
     banner("image-promoter: scan-gated promotion in the central ECR (management account)")
     endpoint = os.environ["AWS_ENDPOINT_URL"]
@@ -160,26 +185,7 @@ def act_image_promoter(estate):
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=qarn, Attributes={"RawMessageDelivery": "true"})
 
     def push(repo, tag, findings):
-        salt = os.urandom(32).hex()
-        manifest = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                    "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023,
-                               "digest": f"sha256:{salt}"},
-                    "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 32654,
-                                "digest": f"sha256:{salt}"}]}
-        digest = ecr.put_image(repositoryName=repo, imageManifest=json.dumps(manifest), imageTag=tag)["image"]["imageId"]["imageDigest"]
-        # The emulator does not scan on push: start the scan and queue what the scanner would find.
-        ecr.start_image_scan(repositoryName=repo, imageId={"imageDigest": digest})
-        result = {"repositoryName": repo, "imageId": {"imageDigest": digest},
-                  "imageScanStatus": {"status": "COMPLETE", "description": "The scan was completed successfully."},
-                  "imageScanFindings": {"findings": [
-                      {"name": cve, "severity": sev, "attributes": [{"key": "package_name", "value": pkg},
-                                                                    {"key": "package_version", "value": ver}]}
-                      for cve, sev, pkg, ver in findings]}}
-        import urllib.request
-        req = urllib.request.Request(f"{endpoint}/moto-api/static/ecr/scan-finding-results", method="POST",
-                                     data=json.dumps({"results": [result]}).encode(),
-                                     headers={"Content-Type": "application/json"})
-        urllib.request.urlopen(req).read()
+        digest = push_image(ecr, repo, tag, findings)
         print(f"  pushed {repo}:{tag} ({digest[:19]}...), scan: "
               + (", ".join(f"{c} {s} in {p}" for c, s, p, _ in findings) or "no findings"))
         return digest

@@ -25,7 +25,7 @@ from pathlib import Path
 import boto3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from demo import BIN, ROOT, STACK, TARGET, KubeStandin, Watch, creds_env  # noqa: E402
+from demo import BIN, ROOT, STACK, TARGET, KubeStandin, Watch, creds_env, push_image  # noqa: E402
 
 EVENTS = ROOT / "events"
 EXPECTED = json.loads((EVENTS / "expected.json").read_text())
@@ -109,28 +109,11 @@ class ImagePromoter(Function):
     def __init__(self, estate):
         super().__init__(estate)
         self.ecr = client("ecr")
-        self.backend = self.push("backend", "sha-4f2a9c1", [("CVE-2026-0001", "MEDIUM")])
-        self.push("frontend", "sha-9c0ffee", [("CVE-2026-31337", "CRITICAL")])
-
-    def push(self, repo, tag, findings):
-        salt = os.urandom(32).hex()
-        manifest = {"schemaVersion": 2, "mediaType": "application/vnd.docker.distribution.manifest.v2+json",
-                    "config": {"mediaType": "application/vnd.docker.container.image.v1+json", "size": 7023,
-                               "digest": f"sha256:{salt}"},
-                    "layers": [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": 32654,
-                                "digest": f"sha256:{salt}"}]}
-        digest = self.ecr.put_image(repositoryName=repo, imageManifest=json.dumps(manifest),
-                                    imageTag=tag)["image"]["imageId"]["imageDigest"]
-        self.ecr.start_image_scan(repositoryName=repo, imageId={"imageDigest": digest})
-        result = {"repositoryName": repo, "imageId": {"imageDigest": digest},
-                  "imageScanStatus": {"status": "COMPLETE", "description": "The scan was completed successfully."},
-                  "imageScanFindings": {"findings": [{"name": c, "severity": s} for c, s in findings]}}
         # Every read of the findings pops one queued result: queue plenty.
-        req = urllib.request.Request(f"{ENDPOINT}/moto-api/static/ecr/scan-finding-results", method="POST",
-                                     data=json.dumps({"results": [result] * 20}).encode(),
-                                     headers={"Content-Type": "application/json"})
-        urllib.request.urlopen(req).read()
-        return digest
+        self.backend = push_image(self.ecr, "backend", "sha-4f2a9c1",
+                                  [("CVE-2026-0001", "MEDIUM", "libxml2", "2.9.14")], reads=20)
+        push_image(self.ecr, "frontend", "sha-9c0ffee", [("CVE-2026-31337", "CRITICAL", "openssl", "3.0.11")], reads=20)
+
 
     def env(self):
         return base_env({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
