@@ -338,7 +338,8 @@ def main():
     estate = seed()
     [(case, answer, err)] = run(args.function, [args.case], estate)
     print(json.dumps(answer, indent=2) if err is None else err)
-    print(f"\n{args.function}/{case}: {verdict(answer, err)} (expected: {EXPECTED.get(f'{args.function}/{case}', '?')})")
+    print(f"\n{args.function}/{case}: {verdict(answer, err)} (make check-events, running every case in order, expects: "
+          f"{EXPECTED.get(f'{args.function}/{case}', '?')})")
     return 0
 
 
