@@ -666,9 +666,6 @@ async fn malformed_identifiers_in_a_manual_request_are_bad_input() {
         )
         .await
         .unwrap_err();
-        assert_eq!(
-            lambda_runtime::Diagnostic::from(err).error_type,
-            "InvalidInput"
-        );
+        assert_invalid_input(err, "");
     }
 }

@@ -739,22 +739,14 @@ async fn identifiers_and_shapes_are_checked_before_they_name_anything() {
         let err = restore_tester::handler::step(&fx.deps, serde_json::from_str(file).unwrap())
             .await
             .unwrap_err();
-        assert!(err.to_string().contains(needle), "{err}");
-        assert_eq!(
-            lambda_runtime::Diagnostic::from(err).error_type,
-            "InvalidInput"
-        );
+        assert_invalid_input(err, needle);
     }
     let unknown = json!({"step": "start", "runId": "r1",
                          "input": {"sourceInstance": "innovate-prod-db", "snapshot": "no-such-snapshot"}});
     let err = restore_tester::handler::step(&fx.deps, unknown)
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("no-such-snapshot"), "{err}");
-    assert_eq!(
-        lambda_runtime::Diagnostic::from(err).error_type,
-        "InvalidInput"
-    );
+    assert_invalid_input(err, "no-such-snapshot");
     assert_eq!(
         fx.leftovers().await,
         (vec![], vec!["caretaker/restore-test/other-run".to_owned()]),

@@ -675,11 +675,7 @@ async fn a_shutdown_request_with_a_wrong_source_action_or_account_is_refused_sil
         let err = handle(LambdaEvent::new(ev.into(), Default::default()), &fx.deps)
             .await
             .unwrap_err();
-        assert!(err.to_string().contains(needle), "{err}");
-        assert_eq!(
-            lambda_runtime::Diagnostic::from(err).error_type,
-            "InvalidInput"
-        );
+        assert_invalid_input(err, needle);
     }
     assert_eq!(
         fx.db_status("app-dev-db").await,

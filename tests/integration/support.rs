@@ -421,3 +421,14 @@ async fn relay(
     }
     Ok(())
 }
+
+/// The error is bad input (errorType `InvalidInput`) and its message names `needle`.
+#[allow(dead_code)]
+pub fn assert_invalid_input<E>(err: E, needle: &str)
+where
+    E: std::fmt::Display + Into<lambda_runtime::Diagnostic>,
+{
+    let text = err.to_string();
+    assert!(text.contains(needle), "{text}");
+    assert_eq!(err.into().error_type, "InvalidInput", "{text}");
+}
