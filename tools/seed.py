@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""Seed the local stack with the estate of ../shared/seed/architecture.md (Innovate Inc.):
-AWS Organizations with management, dev and prod accounts (reached by role assumption), EKS
+"""Seed the local stack with the estate of docs/estate.md (Innovate Inc.):
+AWS Organizations with management, dev and prod accounts (made by tools/deploy_local.py, each
+seeded by its own admin: $CARETAKER_ACCOUNTS, $CARETAKER_ADMINS), EKS
 `innovate-dev` with Fargate profiles and an add-on node group, RDS PostgreSQL in dev and prod,
 central ECR repositories, the app database secret, monthly budgets; and the app's database in the
 local PostgreSQL. Writes the facts to $CARETAKER_STACK_DIR/estate.json and prints them readably.
@@ -16,21 +17,16 @@ import boto3
 
 ENDPOINT = os.environ["AWS_ENDPOINT_URL"]
 REGION = os.environ["AWS_REGION"]
-ROLE = "caretaker-spoke"
+ADMINS = json.loads(os.environ["CARETAKER_ADMINS"])
+ACCOUNTS = json.loads(os.environ["CARETAKER_ACCOUNTS"])
 TAGS = lambda env: {"project": "innovate", "env": env, "cost_center": "engineering" if env != "mgmt" else "platform"}
 
 
-def client(service, creds=None):
-    kw = {}
-    if creds:
-        kw = dict(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-                  aws_session_token=creds["SessionToken"])
-    return boto3.client(service, endpoint_url=ENDPOINT, region_name=REGION, **kw)
-
-
-def assume(account):
-    return client("sts").assume_role(RoleArn=f"arn:aws:iam::{account}:role/{ROLE}",
-                                      RoleSessionName="caretaker-seed")["Credentials"]
+def client(service, env="mgmt"):
+    """A client of `env`'s account, as its admin."""
+    return boto3.client(service, endpoint_url=ENDPOINT, region_name=REGION,
+                        aws_access_key_id=ADMINS[env]["AccessKeyId"],
+                        aws_secret_access_key=ADMINS[env]["SecretAccessKey"])
 
 
 def taglist(d, key="Key", value="Value"):
@@ -122,15 +118,7 @@ def seed_kubernetes(add):
 
 def main():
     random.seed(7)
-    org = client("organizations")
-    org.create_organization(FeatureSet="ALL")
-    mgmt_id = client("sts").get_caller_identity()["Account"]
-    accounts = {"mgmt": mgmt_id}
-    for env in ("dev", "prod"):
-        status = org.create_account(Email=f"aws-{env}@innovate.example", AccountName=f"innovate-{env}",
-                                    Tags=taglist(TAGS(env)))["CreateAccountStatus"]
-        accounts[env] = status["AccountId"]
-    creds = {env: assume(accounts[env]) for env in ("dev", "prod")}
+    accounts = ACCOUNTS
     estate = {"accounts": accounts, "resources": []}
     add = lambda env, kind, name, **facts: estate["resources"].append(
         {"env": env, "account": accounts[env], "kind": kind, "name": name, **facts})
@@ -143,7 +131,7 @@ def main():
         add("mgmt", "ecr-repository", repo, scanOnPush=True)
 
     # Dev: EKS with Fargate + add-on node group, single-AZ RDS, the app secret.
-    eks = client("eks", creds["dev"])
+    eks = client("eks", "dev")
     vpc = {"subnetIds": ["subnet-0dev0000000000001"], "securityGroupIds": ["sg-0dev000000000001"]}
     eks.create_cluster(name="innovate-dev", version="1.30", roleArn=f"arn:aws:iam::{accounts['dev']}:role/eks-cluster",
                        resourcesVpcConfig=vpc, tags=TAGS("dev"))
@@ -161,7 +149,7 @@ def main():
     seed_kubernetes(add)
 
     for env, multi_az, retention, klass in (("dev", False, 1, "db.t4g.small"), ("prod", True, 7, "db.t4g.small")):
-        rds = client("rds", creds[env])
+        rds = client("rds", env)
         rds.create_db_instance(DBInstanceIdentifier=f"innovate-{env}-db", Engine="postgres", EngineVersion="15.7",
                                DBInstanceClass=klass, AllocatedStorage=20, MasterUsername="innovate_admin",
                                MasterUserPassword="seed-" + os.urandom(8).hex(), MultiAZ=multi_az,
@@ -174,7 +162,7 @@ def main():
     # The app's database secret (dev): points at the local PostgreSQL, TLS verified.
     app_password = "Seed-" + os.urandom(12).hex()
     seed_database(app_password)
-    sm = client("secretsmanager", creds["dev"])
+    sm = client("secretsmanager", "dev")
     secret = {"engine": "postgres", "host": os.environ["CARETAKER_PG_HOST"], "port": int(os.environ["CARETAKER_PG_PORT"]),
               "username": "innovate_app", "password": app_password, "dbname": "innovate", "ssl": True}
     arn = sm.create_secret(Name="innovate/dev/app-db", SecretString=json.dumps(secret),
@@ -182,20 +170,21 @@ def main():
     add("dev", "secret", "innovate/dev/app-db", user="innovate_app", rotation="every 90 days")
     estate["devAppSecretArn"] = arn
 
-    # Budgets per account, with this month's spend staged.
+    # Budgets, as AWS Organizations has them: every one in the management account, filtered by
+    # the member account it watches, with this month's spend staged.
+    bud = client("budgets")
     for env, limit, actual, forecast in (("mgmt", "150", "61.20", "118.00"), ("dev", "400", "251.35", "436.90"),
                                          ("prod", "2000", "1104.80", "1890.00")):
-        bud = client("budgets", creds.get(env))
-        bud.create_budget(AccountId=accounts[env], Budget={
+        bud.create_budget(AccountId=accounts["mgmt"], Budget={
             "BudgetName": f"innovate-{env}-monthly", "BudgetType": "COST", "TimeUnit": "MONTHLY",
             "BudgetLimit": {"Amount": limit, "Unit": "USD"},
-            "CostFilters": {"TagKeyValue": [f"user:env${env}"]},
+            "CostFilters": {"LinkedAccount": [accounts[env]], "TagKeyValue": [f"user:env${env}"]},
             "CalculatedSpend": {"ActualSpend": {"Amount": actual, "Unit": "USD"},
                                 "ForecastedSpend": {"Amount": forecast, "Unit": "USD"}}})
-        add(env, "budget", f"innovate-{env}-monthly", limit=f"${limit}", actual=f"${actual}", forecast=f"${forecast}")
+        add("mgmt", "budget", f"innovate-{env}-monthly", watches=f"{env} {accounts[env]}", limit=f"${limit}",
+            actual=f"${actual}", forecast=f"${forecast}")
 
-    estate["credentials"] = {env: {k: creds[env][k] for k in ("AccessKeyId", "SecretAccessKey", "SessionToken")}
-                             for env in creds}
+    estate["admins"] = ADMINS
     path = os.path.join(os.environ["CARETAKER_STACK_DIR"], "estate.json")
     with open(path, "w") as f:
         json.dump(estate, f, default=str, indent=2)

@@ -2,7 +2,8 @@
 """The local stack: a moto server and a throwaway PostgreSQL 15 with TLS, on loopback and free ports.
 
     tools/stack.py run -- CMD...   start, run CMD with the stack's environment, stop (always)
-    tools/stack.py up              start in the background; prints `export` lines (also in .stack/env.sh)
+    tools/stack.py run --iam -- CMD...   the same with IAM enforced (the deploy rehearsal)
+    tools/stack.py up [--iam]      start in the background; prints `export` lines (also in .stack/env.sh)
     tools/stack.py env             print the running stack's `export` lines
     tools/stack.py down            stop it and remove its folder
 
@@ -10,6 +11,10 @@ PostgreSQL gets a CA generated at start, a server certificate signed by it for D
 `hostssl` lines only (plaintext TCP is refused). `log_statement = 'all'` so tests can read what the
 server saw. A second CA that signed nothing is written too, for "untrusted certificate" tests. A
 readable copy of the localhost certificate serves the Kubernetes API stand-in (tests/kube_standin.rs).
+With `--iam`, moto runs through tools/moto_iam.py with `INITIAL_NO_AUTH_ACTION_COUNT`: the first
+IAM_FREE_CALLS requests (tools/deploy_local.py's bootstrap: the organization, its two accounts and an
+admin user in each) pass unsigned; every later request is authorized against its caller's policies,
+and each decision is logged to $CARETAKER_IAM_LOG.
 Everything lives in one temp folder, removed by `down`; no process is left behind.
 """
 import json
@@ -30,6 +35,8 @@ STATE = ROOT / ".stack"
 VENV = Path(os.environ.get("CARETAKER_VENV", ROOT / ".venv"))
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 REGION = "us-east-1"
+# Requests moto lets through before it enforces IAM: exactly deploy_local.bootstrap's calls.
+IAM_FREE_CALLS = 14
 
 
 def log(msg):
@@ -80,13 +87,19 @@ def make_certs(tls):
     os.chmod(tls / "server.key", 0o600)
 
 
-def start_moto(d):
+def start_moto(d, iam=False):
     port = free_port()
     python = VENV / "bin" / "python"
     if not python.exists():
         raise SystemExit(f"stack: {python} is missing: run tools/bootstrap.sh first")
     out = open(d / "moto.log", "wb")
-    proc = subprocess.Popen([str(python), "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+    server, env = ["-m", "moto.server"], dict(os.environ)
+    if iam:
+        server = [str(ROOT / "tools" / "moto_iam.py")]
+        # AWS managed policies (AWSLambdaBasicExecutionRole, ...) exist, as in every AWS account.
+        env.update(INITIAL_NO_AUTH_ACTION_COUNT=str(IAM_FREE_CALLS), CARETAKER_IAM_LOG=str(d / "iam.jsonl"),
+                   MOTO_IAM_LOAD_MANAGED_POLICIES="true")
+    proc = subprocess.Popen([str(python), *server, "-H", "127.0.0.1", "-p", str(port)], env=env,
                             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
     for _ in range(150):
@@ -155,12 +168,12 @@ def write_env(d, env):
     return lines
 
 
-def up(quiet=False):
+def up(quiet=False, iam=False):
     d = Path(tempfile.mkdtemp(prefix="caretaker-stack-"))
     os.chmod(d, 0o755)
     pids = {}
     try:
-        moto_pid, moto_url = start_moto(d)
+        moto_pid, moto_url = start_moto(d, iam)
         pids["moto"] = moto_pid
         (d / "pids.json").write_text(json.dumps(pids))
         pg_pid, pg_port, pg_password = start_postgres(d)
@@ -191,9 +204,11 @@ def up(quiet=False):
         "DATABASE_URL": f"postgresql://postgres:{pg_password}@localhost:{pg_port}/postgres"
                         f"?sslmode=verify-full&sslrootcert={tls / 'ca.crt'}",
     }
+    if iam:
+        env.update(CARETAKER_IAM_LOG=str(d / "iam.jsonl"), CARETAKER_IAM_FREE_CALLS=str(IAM_FREE_CALLS))
     lines = write_env(d, env)
     if not quiet:
-        log(f"moto on {moto_url}, PostgreSQL 15 (TLS only) on localhost:{pg_port}, folder {d}")
+        log(f"moto{' (IAM enforced)' if iam else ''} on {moto_url}, PostgreSQL 15 (TLS only) on localhost:{pg_port}, folder {d}")
     return d, env, lines
 
 
@@ -255,12 +270,15 @@ def main(argv):
         print(__doc__)
         return 0
     cmd, rest = argv[0], argv[1:]
+    iam = "--iam" in rest[:1]
+    if iam:
+        rest = rest[1:]
     if cmd == "up":
         if current():
             log(f"already running in {current()}")
             sys.stdout.write((current() / "env.sh").read_text())
             return 0
-        d, _, lines = up()
+        d, _, lines = up(iam=iam)
         STATE.mkdir(exist_ok=True)
         (STATE / "current").write_text(str(d))
         shutil.copy(d / "env.sh", STATE / "env.sh")
@@ -287,7 +305,7 @@ def main(argv):
         if not rest:
             log("run needs a command")
             return 2
-        d, env, _ = up()
+        d, env, _ = up(iam=iam)
         child = None
 
         def stop(signum, _frame):

@@ -1,0 +1,184 @@
+#!/usr/bin/env python3
+"""The deploy rehearsal's estate: Caretaker deployed as the README deploys it, into three local
+accounts with IAM enforced (`tools/stack.py run --iam`), and the estate of tools/seed.py around it.
+
+1. bootstrap: the organization with its dev and prod accounts, and an admin user in each account
+   (the only calls moto lets through unsigned; then a probe proves that it enforces IAM);
+2. `template.yaml`, through SAM's own translator, in the management account (`AllowedAccounts` =
+   dev, prod; the seed's budgets as `BudgetsJson`), and `deploy/spoke.yaml` in dev and prod;
+3. the estate (tools/seed.py, each account by its own admin);
+4. `template.yaml` again where a database lives: in dev for its rotator (`AppSecretArn`), in prod
+   for the restore test (its comment: "or in the prod account itself");
+5. each function's credentials as Lambda gets them: the function's own role, assumed by a
+   stand-in for the Lambda service (the user `lambda.amazonaws.com`, which tools/moto_iam.py lets
+   assume only roles that trust that service, in its own account).
+
+Writes $CARETAKER_STACK_DIR/deployment.json (accounts, admins, stacks, each function's role,
+environment and credentials) and estate.json; prints what it created where.
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+from botocore.exceptions import ClientError
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cfn_local import Stack, load_template, translate  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+STACK = Path(os.environ["CARETAKER_STACK_DIR"])
+ENDPOINT = os.environ["AWS_ENDPOINT_URL"]
+REGION = os.environ.get("AWS_REGION", "us-east-1")
+ADMIN = "caretaker-rehearsal-admin"
+LAMBDA_SERVICE = "lambda.amazonaws.com"
+
+
+def session(keys=None):
+    keys = keys or {"AccessKeyId": "testing", "SecretAccessKey": "testing"}
+    return boto3.Session(aws_access_key_id=keys["AccessKeyId"], aws_secret_access_key=keys["SecretAccessKey"],
+                         aws_session_token=keys.get("SessionToken"), region_name=REGION)
+
+
+class Local:
+    """boto3 sessions that always talk to the local AWS."""
+
+    @staticmethod
+    def wrap(s):
+        orig = s.client
+
+        def client(service, **kw):
+            return orig(service, endpoint_url=ENDPOINT, **{"region_name": REGION, **kw})
+        s.client = client
+        return s
+
+
+def admin_user(iam):
+    iam.create_user(UserName=ADMIN)
+    iam.put_user_policy(UserName=ADMIN, PolicyName="everything", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+    k = iam.create_access_key(UserName=ADMIN)["AccessKey"]
+    return {"AccessKeyId": k["AccessKeyId"], "SecretAccessKey": k["SecretAccessKey"]}
+
+
+def bootstrap():
+    """The calls moto lets through before it enforces IAM (tools/stack.py IAM_FREE_CALLS)."""
+    free = int(os.environ.get("CARETAKER_IAM_FREE_CALLS", "0"))
+    if not free:
+        raise SystemExit("deploy_local: the local AWS must enforce IAM: run inside `tools/stack.py run --iam`")
+    calls = 0
+    dummy = Local.wrap(session())
+    org = dummy.client("organizations")
+    org.create_organization(FeatureSet="ALL")
+    accounts = {"mgmt": "123456789012"}  # moto's default account: the management account
+    for env in ("dev", "prod"):
+        accounts[env] = org.create_account(Email=f"aws-{env}@innovate.example", AccountName=f"innovate-{env}",
+                                           Tags=[{"Key": "env", "Value": env}])["CreateAccountStatus"]["AccountId"]
+    calls += 3
+    admins = {"mgmt": admin_user(dummy.client("iam"))}
+    calls += 3
+    for env in ("dev", "prod"):
+        # What Organizations gives the management account in a new member account.
+        c = dummy.client("sts").assume_role(RoleArn=f"arn:aws:iam::{accounts[env]}:role/OrganizationAccountAccessRole",
+                                            RoleSessionName="caretaker-rehearsal")["Credentials"]
+        admins[env] = admin_user(Local.wrap(session(c)).client("iam"))
+        calls += 4
+    assert calls == free, f"bootstrap made {calls} unsigned calls, stack.py lets {free} through"
+    try:
+        dummy.client("sts").get_caller_identity()
+        raise SystemExit("deploy_local: the local AWS accepted the dummy keys: IAM is NOT enforced")
+    except ClientError as e:
+        assert e.response["Error"]["Code"] == "InvalidClientTokenId", e
+    return accounts, admins
+
+
+def lambda_service(iam):
+    """The stand-in for the Lambda service in one account (see tools/moto_iam.py)."""
+    iam.create_user(UserName=LAMBDA_SERVICE, Path="/service-standin/")
+    iam.put_user_policy(UserName=LAMBDA_SERVICE, PolicyName="assume-function-roles", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}))
+    k = iam.create_access_key(UserName=LAMBDA_SERVICE)["AccessKey"]
+    return {"AccessKeyId": k["AccessKeyId"], "SecretAccessKey": k["SecretAccessKey"]}
+
+
+def functions_of(stack):
+    """{binary: (logical id, resolved properties)} for the Lambda functions a stack deployed."""
+    out = {}
+    for logical, r in stack.t["Resources"].items():
+        if r["Type"] == "AWS::Lambda::Function" and logical in stack.resolved:
+            binary = r.get("Metadata", {}).get("BuildProperties", {}).get("Binary")
+            out[binary] = (logical, stack.resolved[logical])
+    return out
+
+
+def deploy(name, template, params, account, keys, print_to=sys.stdout):
+    s = Stack(name, template, params, account, REGION, Local.wrap(session(keys))).deploy()
+    print(f"  stack {name} in account {account}: {len(s.created)} resources", file=print_to)
+    return s
+
+
+def describe(stack):
+    return {k: {"type": stack.t["Resources"][k]["Type"], "physical": stack.physical[k], "created": stack.created[k]}
+            for k in stack.created}
+
+
+def main():
+    print("Deploying Caretaker into three local accounts, IAM enforced:")
+    accounts, admins = bootstrap()
+    sessions = {env: Local.wrap(session(admins[env])) for env in admins}
+    services = {env: lambda_service(sessions[env].client("iam")) for env in admins}
+    print(f"  accounts: management {accounts['mgmt']}, dev {accounts['dev']}, prod {accounts['prod']}"
+          " (moto enforces IAM from here on: the dummy keys are refused)")
+
+    translated = translate(ROOT / "template.yaml")
+    spoke = load_template(ROOT / "deploy/spoke.yaml")
+    budgets = [
+        {"account": accounts["mgmt"], "env": "mgmt", "name": "innovate-mgmt-monthly", "limit": "150", "tags": {"env": "mgmt"}},
+        {"account": accounts["dev"], "env": "dev", "name": "innovate-dev-monthly", "limit": "400", "tags": {"env": "dev"},
+         "shutdownAt": {"basis": "forecast", "percent": 100}},
+        {"account": accounts["prod"], "env": "prod", "name": "innovate-prod-monthly", "limit": "2000", "tags": {"env": "prod"}},
+    ]
+    stacks = {"mgmt": deploy("caretaker", translated, {
+        "Environment": "mgmt", "AllowedAccounts": f"{accounts['dev']},{accounts['prod']}",
+        "BudgetsJson": json.dumps(budgets)}, accounts["mgmt"], admins["mgmt"])}
+    for env in ("dev", "prod"):
+        stacks[f"spoke-{env}"] = deploy("caretaker-spoke", spoke, {
+            "ManagementAccountId": accounts["mgmt"], "Environment": env}, accounts[env], admins[env])
+
+    seed_env = {**os.environ, "CARETAKER_ADMINS": json.dumps(admins), "CARETAKER_ACCOUNTS": json.dumps(accounts)}
+    subprocess.run([sys.executable, str(ROOT / "tools/seed.py")], check=True, env=seed_env)
+    estate = json.loads((STACK / "estate.json").read_text())
+
+    stacks["dev"] = deploy("caretaker", translated, {
+        "Environment": "dev", "AppSecretArn": estate["devAppSecretArn"]}, accounts["dev"], admins["dev"])
+    stacks["prod"] = deploy("caretaker", translated, {"Environment": "prod"}, accounts["prod"], admins["prod"])
+
+    # Where each function runs (README "Deploying"): the hub in management; the rotator next to
+    # the dev database; the restore test in prod.
+    placement = {"dev-scheduler": "mgmt", "image-promoter": "mgmt", "budget-guard": "mgmt",
+                 "secret-rotator": "dev", "restore-tester": "prod"}
+    functions = {}
+    for binary, place in placement.items():
+        stack = stacks[place]
+        logical, props = functions_of(stack)[binary]
+        role_arn = props["Role"]
+        creds = Local.wrap(session(services[place])).client("sts").assume_role(
+            RoleArn=role_arn, RoleSessionName=props["FunctionName"])["Credentials"]
+        functions[binary] = {
+            "place": place, "account": accounts[place], "logical": logical, "functionName": props["FunctionName"],
+            "role": role_arn, "env": props.get("Environment", {}).get("Variables", {}),
+            "credentials": {k: creds[k] for k in ("AccessKeyId", "SecretAccessKey", "SessionToken")}}
+    deployment = {"accounts": accounts, "admins": admins, "functions": functions,
+                  "stacks": {k: {"account": s.account, "name": s.name, "resources": describe(s)} for k, s in stacks.items()},
+                  "translated": {"mgmt": {"params": stacks["mgmt"].params}}}
+    (STACK / "deployment.json").write_text(json.dumps(deployment, indent=2, default=str))
+    (STACK / "translated-template.json").write_text(json.dumps(translated, indent=1, default=str))
+    print("  each function runs under its own role:")
+    for binary, f in functions.items():
+        print(f"    {binary:<15} {f['place']:<5} {f['role']}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
