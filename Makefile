@@ -13,7 +13,7 @@ export CARGO_TERM_COLOR ?= never
 demo: bootstrap
 	@echo "==> building the function binaries (the first build of the AWS SDK takes a few minutes)"
 	cargo build --workspace --bins
-	tools/stack.py run -- $(VENV)/bin/python tools/demo.py
+	tools/stack.py run --iam -- $(VENV)/bin/python tools/demo.py
 
 ## test: formatting, clippy, unit + integration tests against the local stack, template lint, every events/ case
 test: bootstrap fmt-check clippy unit-and-integration lint-template check-events
@@ -50,13 +50,13 @@ package: bootstrap
 ## invoke: one events/ case through cargo lambda, with the stack, the estate and its fixtures: make invoke FN=secret-rotator CASE=create-secret
 invoke: bootstrap
 	cargo build --workspace --bins
-	tools/stack.py run -- $(VENV)/bin/python tools/invoke.py $(FN) $(CASE)
+	tools/stack.py run --iam -- $(VENV)/bin/python tools/invoke.py $(FN) $(CASE)
 
 ## check-events: every events/ case, each compared with events/expected.json
 check-events: bootstrap
 	@echo "==> every events/ case through cargo lambda, compared with events/expected.json"
 	cargo build --workspace --bins
-	tools/stack.py run -- $(VENV)/bin/python tools/invoke.py --all
+	tools/stack.py run --iam -- $(VENV)/bin/python tools/invoke.py --all
 
 ## bench: benchmarks that print figures (never timed assertions)
 bench: bench-rotator bench-promoter bench-restore bench-budget bench-scheduler

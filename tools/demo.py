@@ -1,10 +1,11 @@
 #!/usr/bin/env python3
-"""`make demo`: seed the estate, then run each function as a real Lambda binary through the Lambda
-runtime API (`cargo lambda watch` + `cargo lambda invoke --data-file events/...`) and print what it
-did. Runs inside `tools/stack.py run`, which provides the environment and cleans up."""
+"""`make demo`: deploy Caretaker into three local accounts with IAM enforced and seed the estate
+(tools/deploy_local.py), then run each function as a real Lambda binary through the Lambda runtime
+API (`cargo lambda watch` + `cargo lambda invoke --data-file events/...`) under its own role, and
+print what it did. Runs inside `tools/stack.py run --iam`, which provides the environment and
+cleans up."""
 import json
 import os
-import shutil
 import signal
 import socket
 import ssl
@@ -14,10 +15,10 @@ import time
 import urllib.request
 from pathlib import Path
 
-import boto3
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from cargo_target import target_dir  # noqa: E402
+from deployment import Deployment  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK = Path(os.environ["CARETAKER_STACK_DIR"])
@@ -88,11 +89,6 @@ def said(result):
     return result.get("action") or result.get("reason") or result.get("error") or ""
 
 
-def creds_env(c):
-    return {"AWS_ACCESS_KEY_ID": c["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": c["SecretAccessKey"],
-            "AWS_SESSION_TOKEN": c["SessionToken"]}
-
-
 def login(secret):
     """Try a TLS login with these credentials; returns (ok, message)."""
     env = {**os.environ, "PGPASSWORD": secret["password"], "PGSSLMODE": "verify-full",
@@ -105,12 +101,9 @@ def login(secret):
     return False, r.stderr.strip().splitlines()[-1] if r.stderr.strip() else "failed"
 
 
-def act_secret_rotator(watch, estate):
-    banner("secret-rotator: rotate the dev app database secret (single user)")
-    dev = estate["credentials"]["dev"]
-    sm = boto3.client("secretsmanager", endpoint_url=os.environ["AWS_ENDPOINT_URL"],
-                      aws_access_key_id=dev["AccessKeyId"], aws_secret_access_key=dev["SecretAccessKey"],
-                      aws_session_token=dev["SessionToken"])
+def act_secret_rotator(watch, dep):
+    banner("secret-rotator: rotate the dev app database secret (single user, in the dev account)")
+    sm = dep.admin("secretsmanager", "dev")
     secret_id = "innovate/dev/app-db"
     token = json.loads((ROOT / "events/secret-rotator/create-secret.json").read_text())["ClientRequestToken"]
     old = json.loads(sm.get_secret_value(SecretId=secret_id, VersionStage="AWSCURRENT")["SecretString"])
@@ -173,16 +166,20 @@ def push_image(ecr, repo, tag, findings, reads=1):
     return digest
 
 
-def act_image_promoter(estate):
+def capture(dep, name):
+    """An SQS queue subscribed to the deployed alert topic: what reached the topic from now on."""
+    sqs = dep.admin("sqs")
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    dep.admin("sns").subscribe(TopicArn=dep.resource("mgmt", "AlertTopic")["Ref"], Protocol="sqs", Endpoint=arn,
+                               Attributes={"RawMessageDelivery": "true"})
+    return sqs, url
+
+
+def act_image_promoter(dep):
     banner("image-promoter: scan-gated promotion in the central ECR (management account)")
-    endpoint = os.environ["AWS_ENDPOINT_URL"]
-    ecr = boto3.client("ecr", endpoint_url=endpoint)
-    sns = boto3.client("sns", endpoint_url=endpoint)
-    sqs = boto3.client("sqs", endpoint_url=endpoint)
-    topic = sns.create_topic(Name="caretaker-alerts")["TopicArn"]
-    queue = sqs.create_queue(QueueName="demo-alerts")["QueueUrl"]
-    qarn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=qarn, Attributes={"RawMessageDelivery": "true"})
+    ecr = dep.admin("ecr")
+    sqs, queue = capture(dep, "demo-alerts")
 
     def push(repo, tag, findings):
         digest = push_image(ecr, repo, tag, findings)
@@ -199,9 +196,7 @@ def act_image_promoter(estate):
     scan_event = STACK / "backend-scan.json"
     scan_event.write_text(json.dumps(event))
 
-    watch = Watch({"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": os.environ["AWS_REGION"], "RUST_LOG": "info",
-                   "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                   "REPOSITORIES": "backend,frontend", "ALERT_TOPIC_ARN": topic})
+    watch = Watch(dep.function_env("image-promoter", rust_log="info"))
     ok = True
     try:
         for label, data in (("backend scan event", scan_event),
@@ -228,25 +223,24 @@ def act_image_promoter(estate):
     return ok
 
 
-def act_restore_tester(estate):
-    banner("restore-tester: quarterly restore test of the prod database (state machine, run locally)")
-    prod = estate["credentials"]["prod"]
-    endpoint = os.environ["AWS_ENDPOINT_URL"]
-    kw = dict(endpoint_url=endpoint, aws_access_key_id=prod["AccessKeyId"],
-              aws_secret_access_key=prod["SecretAccessKey"], aws_session_token=prod["SessionToken"])
-    boto3.client("s3", **kw).create_bucket(Bucket="caretaker-evidence")
-    env = {"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": os.environ["AWS_REGION"], "RUST_LOG": "warn",
-           **creds_env(prod), "EVIDENCE_BUCKET": "caretaker-evidence",
-           # The emulator's restored endpoint resolves nowhere: verify against the local PostgreSQL,
-           # which holds the seeded prod data. The production path is unchanged.
-           "VERIFY_HOST_OVERRIDE": "localhost", "VERIFY_PORT_OVERRIDE": os.environ["CARETAKER_PG_PORT"],
-           "RDS_CA_BUNDLE": os.environ["CARETAKER_PG_CA"]}
-    watch = Watch(env)
+def restore_tester_env(dep):
+    # The emulator's restored endpoint resolves nowhere: verify against the local PostgreSQL,
+    # which holds the seeded prod data. The production path is unchanged.
+    return dep.function_env("restore-tester", VERIFY_HOST_OVERRIDE="localhost",
+                            VERIFY_PORT_OVERRIDE=os.environ["CARETAKER_PG_PORT"],
+                            RDS_CA_BUNDLE=os.environ["CARETAKER_PG_CA"])
+
+
+def act_restore_tester(dep):
+    banner("restore-tester: quarterly restore test of the prod database (state machine, in the prod account)")
+    bucket = dep.resource("prod", "EvidenceBucket")["Ref"]
+    watch = Watch(restore_tester_env(dep))
     try:
+        # The driver plays Step Functions (and RDS applying a password) as the prod admin.
         out = subprocess.run(
             [str(TARGET / "debug/local-driver"), str(watch.port),
              str(ROOT / "events/restore-tester/state-machine/manual-start.json"), "--emulate-rds-password"],
-            cwd=ROOT, env={**os.environ, **creds_env(prod)}, capture_output=True, text=True)
+            cwd=ROOT, env={**os.environ, **dep.admin_env("prod")}, capture_output=True, text=True)
     finally:
         watch.stop()
     evidence = None
@@ -258,12 +252,11 @@ def act_restore_tester(estate):
     if out.returncode != 0 and not evidence:
         print(out.stderr[-3000:])
         return False
-    rds = boto3.client("rds", **kw)
-    left = [i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"]
+    left = [i["DBInstanceIdentifier"] for i in dep.admin("rds", "prod").describe_db_instances()["DBInstances"]
             if i["DBInstanceIdentifier"].startswith("rt-")]
-    secrets = [s["Name"] for s in boto3.client("secretsmanager", **kw).list_secrets()["SecretList"]
+    secrets = [s["Name"] for s in dep.admin("secretsmanager", "prod").list_secrets()["SecretList"]
                if s["Name"].startswith("caretaker/restore-test/")]
-    print("  evidence (s3://caretaker-evidence/restore-tests/innovate-prod-db/...):")
+    print(f"  evidence (s3://{bucket}/restore-tests/innovate-prod-db/...):")
     print(f"    snapshot {evidence['snapshotId']} taken {evidence['snapshotTime']}, restored as {evidence['restoreInstance']} ({evidence['instanceClass']})")
     for c in evidence["checks"]:
         print(f"    {'PASS' if c['passed'] else 'FAIL'}  {c['name']}: {c['detail']}")
@@ -276,52 +269,37 @@ def act_restore_tester(estate):
     return evidence["passed"] and not left and not secrets
 
 
-def act_budget_guard(estate):
-    banner("budget-guard: budgets as code, daily digest, dev over its forecast -> alert and dev shutdown")
-    endpoint = os.environ["AWS_ENDPOINT_URL"]
-    kw = dict(endpoint_url=endpoint)
-    accounts = estate["accounts"]
-    sns = boto3.client("sns", **kw)
-    sqs = boto3.client("sqs", **kw)
-    topic = sns.create_topic(Name="caretaker-budget-alerts")["TopicArn"]
+def queue_costs(groups, start="2026-12-01", end="2026-12-02"):
+    """What Cost Explorer reports for the month so far (the emulator answers from a queue, in the
+    management account, where budget-guard asks)."""
+    result = {"ResultsByTime": [{"TimePeriod": {"Start": start, "End": end}, "Total": {}, "Estimated": True,
+              "Groups": [{"Keys": [k], "Metrics": {"UnblendedCost": {"Amount": a, "Unit": "USD"}}} for k, a in groups]}]}
+    req = urllib.request.Request(f"{os.environ['AWS_ENDPOINT_URL']}/moto-api/static/ce/cost-and-usage-results",
+                                 method="POST", data=json.dumps({"results": [result]}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req).read()
 
-    def capture(name):
-        url = sqs.create_queue(QueueName=name)["QueueUrl"]
-        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        return url, arn
-    alerts, alerts_arn = capture("demo-budget-alerts")
-    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=alerts_arn, Attributes={"RawMessageDelivery": "true"})
-    shutdowns, shutdowns_arn = capture("demo-dev-shutdown-requests")
-    events = boto3.client("events", **kw)
+
+def queue_month_costs():
+    queue_costs([("Amazon Relational Database Service", "612.40"), ("AWS Fargate", "310.15"),
+                 ("Amazon Elastic Kubernetes Service", "219.00")])
+    queue_costs([("env$prod", "1104.80"), ("env$dev", "251.35"), ("env$mgmt", "61.20")])
+    queue_costs([("cost_center$engineering", "1356.15"), ("cost_center$platform", "61.20")])
+
+
+def act_budget_guard(dep):
+    banner("budget-guard: budgets as code, daily digest, dev over its forecast -> alert and dev shutdown")
+    sqs, alerts = capture(dep, "demo-budget-alerts")
+    # Where the shutdown request goes: the deployed rule's target is dev-scheduler; the demo adds
+    # a rule with the same pattern that keeps a copy in a queue.
+    shutdowns = sqs.create_queue(QueueName="demo-dev-shutdown-requests")["QueueUrl"]
+    shutdowns_arn = sqs.get_queue_attributes(QueueUrl=shutdowns, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events = dep.admin("events")
     events.put_rule(Name="dev-shutdown-requests",
                     EventPattern=json.dumps({"source": ["caretaker.budget-guard"], "detail-type": ["Dev Shutdown Requested"]}))
     events.put_targets(Rule="dev-shutdown-requests", Targets=[{"Id": "dev-scheduler", "Arn": shutdowns_arn}])
-    boto3.client("dynamodb", **kw).create_table(
-        TableName="caretaker-budget-guard", BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
-    # What Cost Explorer reports for the month so far (the emulator returns queued results).
-    import urllib.request
-    def queue_costs(groups):
-        result = {"ResultsByTime": [{"TimePeriod": {"Start": "2026-11-01", "End": "2026-11-29"}, "Total": {}, "Estimated": True,
-                  "Groups": [{"Keys": [k], "Metrics": {"UnblendedCost": {"Amount": a, "Unit": "USD"}}} for k, a in groups]}]}
-        req = urllib.request.Request(f"{endpoint}/moto-api/static/ce/cost-and-usage-results", method="POST",
-                                     data=json.dumps({"results": [result]}).encode(), headers={"Content-Type": "application/json"})
-        urllib.request.urlopen(req).read()
-    queue_costs([("Amazon Relational Database Service", "612.40"), ("AWS Fargate", "310.15"), ("Amazon Elastic Kubernetes Service", "219.00")])
-    queue_costs([("env$prod", "1104.80"), ("env$dev", "251.35"), ("env$mgmt", "61.20")])
-    queue_costs([("cost_center$engineering", "1356.15"), ("cost_center$platform", "61.20")])
-    budgets = [
-        {"account": accounts["mgmt"], "env": "mgmt", "name": "innovate-mgmt-monthly", "limit": "150", "tags": {"env": "mgmt"}},
-        {"account": accounts["dev"], "env": "dev", "name": "innovate-dev-monthly", "limit": "400", "tags": {"env": "dev"},
-         "shutdownAt": {"basis": "forecast", "percent": 100}},
-        {"account": accounts["prod"], "env": "prod", "name": "innovate-prod-monthly", "limit": "2000", "tags": {"env": "prod"}},
-    ]
-    watch = Watch({"AWS_ENDPOINT_URL": endpoint, "AWS_REGION": os.environ["AWS_REGION"], "RUST_LOG": "warn",
-                   "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                   "BUDGETS": json.dumps(budgets).replace("'", ""), "STATE_TABLE": "caretaker-budget-guard",
-                   "ALLOWED_ACCOUNTS": ",".join(accounts.values()), "TARGET_ROLE_NAME": "caretaker-spoke",
-                   "ALERT_TOPIC_ARN": topic})
+    queue_month_costs()
+    watch = Watch(dep.function_env("budget-guard"))
     ok = True
     try:
         for label, event in (("reconcile (budgets as code)", "reconcile.json"), ("daily run", "daily.json"),
@@ -391,12 +369,15 @@ class KubeStandin:
             self.proc.wait(10)
 
 
-def act_dev_scheduler(estate):
+def dev_scheduler_env(dep, kube):
+    # moto's cluster endpoint and CA are placeholders: point at the stand-in.
+    return dep.function_env("dev-scheduler", KUBE_ENDPOINT_OVERRIDE=kube.url,
+                            KUBE_CA_FILE=os.environ["CARETAKER_TLS_CA"])
+
+
+def act_dev_scheduler(dep):
     banner("dev-scheduler: the periodic run at night and in the morning (each resource by its own schedule)")
-    dev = estate["credentials"]["dev"]
-    kw = dict(endpoint_url=os.environ["AWS_ENDPOINT_URL"], aws_access_key_id=dev["AccessKeyId"],
-              aws_secret_access_key=dev["SecretAccessKey"], aws_session_token=dev["SessionToken"])
-    eks, rds = boto3.client("eks", **kw), boto3.client("rds", **kw)
+    eks, rds = dep.admin("eks", "dev"), dep.admin("rds", "dev")
     kube = KubeStandin()
     print(f"  Kubernetes API of innovate-dev: the stand-in on {kube.url} (EKS token checked on every request)")
 
@@ -429,19 +410,8 @@ def act_dev_scheduler(estate):
         return out
     columns = [("before", cells())]
     print(f"  before:            {state()}")
-    # The account memory (last run, pending changes, holds), as template.yaml's SchedulerStateTable.
-    boto3.client("dynamodb", endpoint_url=os.environ["AWS_ENDPOINT_URL"], aws_access_key_id="testing",
-                 aws_secret_access_key="testing").create_table(
-        TableName="caretaker-dev-scheduler", BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
-    watch = Watch({"AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"], "AWS_REGION": os.environ["AWS_REGION"],
-                   "RUST_LOG": "warn", "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                   "ALLOWED_ACCOUNTS": estate["accounts"]["dev"], "TARGET_ROLE_NAME": "caretaker-spoke",
-                   "SCHEDULES": json.dumps({"office-hours": "Mon-Fri 07:00-20:00 America/New_York"}),
-                   "STATE_TABLE": "caretaker-dev-scheduler",
-                   # moto's cluster endpoint and CA are placeholders: point at the stand-in.
-                   "KUBE_ENDPOINT_OVERRIDE": kube.url, "KUBE_CA_FILE": os.environ["CARETAKER_TLS_CA"]})
+    # The account memory (last run, pending changes, holds) is the deployed SchedulerStateTable.
+    watch = Watch(dev_scheduler_env(dep, kube))
     ok = True
     try:
         for label, event, checks in (
@@ -499,30 +469,30 @@ def act_dev_scheduler(estate):
     return ok
 
 
+def rotator_env(dep):
+    # The production binary ships the RDS CA bundle; locally it trusts the stack's CA instead.
+    return dep.function_env("secret-rotator", rust_log="info", RDS_CA_BUNDLE=os.environ["CARETAKER_PG_CA"])
+
+
+def deploy():
+    """Deploy Caretaker and seed the estate (tools/deploy_local.py); the deployment it wrote."""
+    banner("deploying Caretaker into three local accounts (IAM enforced) and seeding the estate")
+    subprocess.run([str(BIN / "python"), str(ROOT / "tools/deploy_local.py")], check=True)
+    return Deployment()
+
+
 def main():
-    banner("seeding the local estate")
-    subprocess.run([str(BIN / "python"), str(ROOT / "tools/seed.py")], check=True)
-    estate = json.loads((STACK / "estate.json").read_text())
+    dep = deploy()
+    RESULTS["image-promoter"] = act_image_promoter(dep)
+    RESULTS["restore-tester"] = act_restore_tester(dep)
+    RESULTS["budget-guard"] = act_budget_guard(dep)
+    RESULTS["dev-scheduler"] = act_dev_scheduler(dep)
 
-    RESULTS["image-promoter"] = act_image_promoter(estate)
-    RESULTS["restore-tester"] = act_restore_tester(estate)
-    RESULTS["budget-guard"] = act_budget_guard(estate)
-    RESULTS["dev-scheduler"] = act_dev_scheduler(estate)
-
-    banner("starting the Lambda runtime emulator (cargo lambda watch) as the dev account")
-    env = {
-        "AWS_ENDPOINT_URL": os.environ["AWS_ENDPOINT_URL"],
-        "AWS_REGION": os.environ["AWS_REGION"],
-        "RUST_LOG": "info",
-        # The production binary ships the RDS CA bundle; locally it trusts the stack's CA instead.
-        "RDS_CA_BUNDLE": os.environ["CARETAKER_PG_CA"],
-        # The functions run as in the dev account, with the role's credentials.
-        **creds_env(estate["credentials"]["dev"]),
-    }
-    watch = Watch(env)
+    banner("secret-rotator runs in the dev account, next to the database, under its own role")
+    watch = Watch(rotator_env(dep))
     print(f"listening on 127.0.0.1:{watch.port}; functions are built on first invoke")
     try:
-        RESULTS["secret-rotator"] = act_secret_rotator(watch, estate)
+        RESULTS["secret-rotator"] = act_secret_rotator(watch, dep)
     finally:
         watch.stop()
     ok = all(RESULTS.values())

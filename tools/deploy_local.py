@@ -5,7 +5,7 @@ accounts with IAM enforced (`tools/stack.py run --iam`), and the estate of tools
 1. bootstrap: the organization with its dev and prod accounts, and an admin user in each account
    (the only calls moto lets through unsigned; then a probe proves that it enforces IAM);
 2. `template.yaml`, through SAM's own translator, in the management account (`AllowedAccounts` =
-   dev, prod; the seed's budgets as `BudgetsJson`), and `deploy/spoke.yaml` in dev and prod;
+   dev; the seed's budgets as `BudgetsJson`), and `deploy/spoke.yaml` in dev;
 3. the estate (tools/seed.py, each account by its own admin);
 4. `template.yaml` again where a database lives: in dev for its rotator (`AppSecretArn`), in prod
    for the restore test (its comment: "or in the prod account itself");
@@ -141,11 +141,10 @@ def main():
         {"account": accounts["prod"], "env": "prod", "name": "innovate-prod-monthly", "limit": "2000", "tags": {"env": "prod"}},
     ]
     stacks = {"mgmt": deploy("caretaker", translated, {
-        "Environment": "mgmt", "AllowedAccounts": f"{accounts['dev']},{accounts['prod']}",
+        "Environment": "mgmt", "AllowedAccounts": accounts["dev"],
         "BudgetsJson": json.dumps(budgets)}, accounts["mgmt"], admins["mgmt"])}
-    for env in ("dev", "prod"):
-        stacks[f"spoke-{env}"] = deploy("caretaker-spoke", spoke, {
-            "ManagementAccountId": accounts["mgmt"], "Environment": env}, accounts[env], admins[env])
+    stacks["spoke-dev"] = deploy("caretaker-spoke", spoke, {
+        "ManagementAccountId": accounts["mgmt"], "Environment": "dev"}, accounts["dev"], admins["dev"])
 
     seed_env = {**os.environ, "CARETAKER_ADMINS": json.dumps(admins), "CARETAKER_ACCOUNTS": json.dumps(accounts)}
     subprocess.run([sys.executable, str(ROOT / "tools/seed.py")], check=True, env=seed_env)

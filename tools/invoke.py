@@ -2,48 +2,35 @@
 """`make invoke FN=<function> CASE=<case>` and `make check-events`: one `events/` case, or all of
 them, run the way the README's "Invoking a function locally" describes (`cargo lambda watch` +
 `cargo lambda invoke --data-file events/<function>/<case>.json`), with what each case needs set
-up first: the seeded estate, the function's environment and credentials, and the case's
-fixtures (a rotation in progress, images whose digests the promoter events name, a started
+up first: Caretaker deployed into three local accounts with IAM enforced and the estate seeded
+(tools/deploy_local.py), the function's environment as template.yaml gives it with the credentials
+of its own role, and the case's fixtures (a rotation in progress, images whose digests the promoter events name, a started
 restore test). The state machine's inputs (`events/restore-tester/state-machine/`) go through
 the local driver instead, as Step Functions would run them.
 
-Runs inside `tools/stack.py run` (the Makefile does that), which starts and stops moto and
+Runs inside `tools/stack.py run --iam` (the Makefile does that), which starts and stops moto and
 PostgreSQL. With `--all`, each answer is compared with `events/expected.json` and the command
 fails on any difference.
 
-    tools/stack.py run -- .venv/bin/python tools/invoke.py secret-rotator set-secret
-    tools/stack.py run -- .venv/bin/python tools/invoke.py --all
+    tools/stack.py run --iam -- .venv/bin/python tools/invoke.py secret-rotator set-secret
+    tools/stack.py run --iam -- .venv/bin/python tools/invoke.py --all
 """
 import argparse
 import json
 import os
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
-import boto3
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from demo import BIN, ROOT, STACK, TARGET, KubeStandin, Watch, creds_env, push_image  # noqa: E402
+from demo import (ROOT, STACK, TARGET, KubeStandin, Watch, deploy, dev_scheduler_env,  # noqa: E402
+                  push_image, queue_month_costs, restore_tester_env, rotator_env)
 
 EVENTS = ROOT / "events"
 EXPECTED = json.loads((EVENTS / "expected.json").read_text())
-ENDPOINT = os.environ["AWS_ENDPOINT_URL"]
-REGION = os.environ.get("AWS_REGION", "us-east-1")
 # The digest the promoter's sample events name; the fixture image's real digest replaces it.
 SAMPLE_DIGEST = "sha256:7f5b2640fe6fb4f46592dfd3410c4a79dac4f89e4782432e0378abcd1234ef01"
 ROTATION_TOKEN = "c0ffee00-0000-4000-8000-000000000001"
-
-
-def client(service, creds=None):
-    kw = dict(endpoint_url=ENDPOINT, region_name=REGION)
-    if creds:
-        kw.update(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
-                  aws_session_token=creds["SessionToken"])
-    else:
-        kw.update(aws_access_key_id="testing", aws_secret_access_key="testing")
-    return boto3.client(service, **kw)
 
 
 def rewritten(case, text):
@@ -53,20 +40,16 @@ def rewritten(case, text):
     return path
 
 
-def base_env(extra):
-    return {"AWS_ENDPOINT_URL": ENDPOINT, "AWS_REGION": REGION, "RUST_LOG": "warn", **extra}
-
-
 class Function:
     """One function's local set-up: its environment, and what each case needs first."""
     name = ""
 
-    def __init__(self, estate):
-        self.estate = estate
+    def __init__(self, dep):
+        self.dep = dep
         self.done = set()
 
     def env(self):
-        raise NotImplementedError
+        return self.dep.function_env(self.name)
 
     def prepare(self, case, watch):
         """The data file to invoke for `case`, after any steps it needs."""
@@ -81,11 +64,10 @@ class SecretRotator(Function):
     ORDER = ["create-secret", "set-secret", "test-secret", "finish-secret"]
 
     def env(self):
-        return base_env({"RDS_CA_BUNDLE": os.environ["CARETAKER_PG_CA"],
-                         **creds_env(self.estate["credentials"]["dev"])})
+        return {**rotator_env(self.dep), "RUST_LOG": "warn"}
 
     def prepare(self, case, watch):
-        sm = client("secretsmanager", self.estate["credentials"]["dev"])
+        sm = self.dep.admin("secretsmanager", "dev")
         if case.startswith("create-secret") and "rotation" not in self.done:
             # What Secrets Manager does when a rotation starts: the token becomes AWSPENDING (the
             # emulator's RotateSecret runs no rotation and keeps no value-less version).
@@ -106,18 +88,13 @@ class SecretRotator(Function):
 class ImagePromoter(Function):
     name = "image-promoter"
 
-    def __init__(self, estate):
-        super().__init__(estate)
-        self.ecr = client("ecr")
+    def __init__(self, dep):
+        super().__init__(dep)
+        self.ecr = dep.admin("ecr")
         # Every read of the findings pops one queued result: queue plenty.
         self.backend = push_image(self.ecr, "backend", "sha-4f2a9c1",
                                   [("CVE-2026-0001", "MEDIUM", "libxml2", "2.9.14")], reads=20)
         push_image(self.ecr, "frontend", "sha-9c0ffee", [("CVE-2026-31337", "CRITICAL", "openssl", "3.0.11")], reads=20)
-
-
-    def env(self):
-        return base_env({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                         "REPOSITORIES": "backend,frontend"})
 
     def prepare(self, case, watch):
         path = super().prepare(case, watch)
@@ -131,15 +108,8 @@ class RestoreTester(Function):
     name = "restore-tester"
     ORDER = ["step-start", "step-poll", "step-cleanup"]
 
-    def __init__(self, estate):
-        super().__init__(estate)
-        self.prod = estate["credentials"]["prod"]
-        client("s3", self.prod).create_bucket(Bucket="caretaker-evidence")
-
     def env(self):
-        return base_env({**creds_env(self.prod), "EVIDENCE_BUCKET": "caretaker-evidence",
-                         "VERIFY_HOST_OVERRIDE": "localhost", "VERIFY_PORT_OVERRIDE": os.environ["CARETAKER_PG_PORT"],
-                         "RDS_CA_BUNDLE": os.environ["CARETAKER_PG_CA"]})
+        return restore_tester_env(self.dep)
 
     def prepare(self, case, watch):
         if case in ("step-poll", "step-cleanup") and "step-start" not in self.done:
@@ -164,11 +134,11 @@ class RestoreTester(Function):
         data = json.loads(path.read_text())
         if "snapshot" in data:
             # The sample names a snapshot of its own day: take the emulator's latest instead.
-            snaps = client("rds", self.prod).describe_db_snapshots(DBInstanceIdentifier=data["sourceInstance"])
+            snaps = self.dep.admin("rds", "prod").describe_db_snapshots(DBInstanceIdentifier=data["sourceInstance"])
             data["snapshot"] = max(snaps["DBSnapshots"], key=lambda s: s["SnapshotCreateTime"])["DBSnapshotIdentifier"]
             path = rewritten(f"{self.name}/{case}", json.dumps(data))
         out = subprocess.run([str(TARGET / "debug/local-driver"), str(watch.port), str(path), "--emulate-rds-password"],
-                             cwd=ROOT, env={**os.environ, **creds_env(self.prod)}, capture_output=True, text=True)
+                             cwd=ROOT, env={**os.environ, **self.dep.admin_env("prod")}, capture_output=True, text=True)
         text = (out.stdout + out.stderr).strip()
         return ({"driver": text[-1500:]}, None) if out.returncode == 0 else (None, text[-1500:])
 
@@ -176,38 +146,8 @@ class RestoreTester(Function):
 class BudgetGuard(Function):
     name = "budget-guard"
 
-    def __init__(self, estate):
-        super().__init__(estate)
-        client("dynamodb").create_table(
-            TableName="caretaker-budget-guard", BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
-
-    def env(self):
-        a = self.estate["accounts"]
-        budgets = [
-            {"account": a["mgmt"], "env": "mgmt", "name": "innovate-mgmt-monthly", "limit": "150", "tags": {"env": "mgmt"}},
-            {"account": a["dev"], "env": "dev", "name": "innovate-dev-monthly", "limit": "400", "tags": {"env": "dev"},
-             "shutdownAt": {"basis": "forecast", "percent": 100}},
-            {"account": a["prod"], "env": "prod", "name": "innovate-prod-monthly", "limit": "2000", "tags": {"env": "prod"}},
-        ]
-        return base_env({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                         "BUDGETS": json.dumps(budgets), "STATE_TABLE": "caretaker-budget-guard",
-                         "ALLOWED_ACCOUNTS": ",".join(a.values()), "TARGET_ROLE_NAME": "caretaker-spoke"})
-
     def prepare(self, case, watch):
-        # What Cost Explorer reports for the month so far (the emulator answers from a queue).
-        for groups in ([("Amazon Relational Database Service", "612.40"), ("AWS Fargate", "310.15")],
-                       [("env$prod", "1104.80"), ("env$dev", "251.35"), ("env$mgmt", "61.20")],
-                       [("cost_center$engineering", "1356.15"), ("cost_center$platform", "61.20")]):
-            result = {"ResultsByTime": [{"TimePeriod": {"Start": "2026-12-01", "End": "2026-12-02"}, "Total": {},
-                                         "Estimated": True, "Groups": [
-                                             {"Keys": [k], "Metrics": {"UnblendedCost": {"Amount": v, "Unit": "USD"}}}
-                                             for k, v in groups]}]}
-            req = urllib.request.Request(f"{ENDPOINT}/moto-api/static/ce/cost-and-usage-results", method="POST",
-                                         data=json.dumps({"results": [result]}).encode(),
-                                         headers={"Content-Type": "application/json"})
-            urllib.request.urlopen(req).read()
+        queue_month_costs()
         return super().prepare(case, watch)
 
 
@@ -218,27 +158,19 @@ class DevScheduler(Function):
     ORDER = ["periodic-run-night", "periodic-run-night-later", "periodic-run-morning", "shutdown-dry-run",
              "shutdown", "status", "reconcile", "startup", "budget-shutdown-request"]
 
-    def __init__(self, estate):
-        super().__init__(estate)
+    def __init__(self, dep):
+        super().__init__(dep)
         self.kube = KubeStandin()
-        client("dynamodb").create_table(
-            TableName="caretaker-dev-scheduler", BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}])
 
     def env(self):
-        return base_env({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                         "ALLOWED_ACCOUNTS": self.estate["accounts"]["dev"], "TARGET_ROLE_NAME": "caretaker-spoke",
-                         "SCHEDULES": json.dumps({"office-hours": "Mon-Fri 07:00-20:00 America/New_York"}),
-                         "STATE_TABLE": "caretaker-dev-scheduler",
-                         "KUBE_ENDPOINT_OVERRIDE": self.kube.url, "KUBE_CA_FILE": os.environ["CARETAKER_TLS_CA"]})
+        return dev_scheduler_env(self.dep, self.kube)
 
     def prepare(self, case, watch):
         path = super().prepare(case, watch)
         data = json.loads(path.read_text())
         if case == "budget-shutdown-request":
             # The request names the dev account: the emulator's.
-            data["detail"]["account"] = self.estate["accounts"]["dev"]
+            data["detail"]["account"] = self.dep.accounts["dev"]
             return rewritten(f"{self.name}/{case}", json.dumps(data))
         return path
 
@@ -262,7 +194,7 @@ def verdict(answer, err):
     if err is not None:
         # The function's own answer, not the watch log after it (which holds earlier cases).
         text = err.split("--- cargo lambda watch log")[0]
-        for kind in ("InvalidInput", "PolicyViolation", "Retryable", "NotFound", "Internal", "Leftovers"):
+        for kind in ("AccessDenied", "InvalidInput", "PolicyViolation", "Retryable", "NotFound", "Internal", "Leftovers"):
             if kind in text:
                 return kind
         return "error"
@@ -287,8 +219,8 @@ def said(answer, err):
     return text[:110]
 
 
-def run(function, selected, estate):
-    fn = FUNCTIONS[function](estate)
+def run(function, selected, dep):
+    fn = FUNCTIONS[function](dep)
     watch = Watch(fn.env())
     results = []
     try:
@@ -305,11 +237,6 @@ def run(function, selected, estate):
     return results
 
 
-def seed():
-    subprocess.run([str(BIN / "python"), str(ROOT / "tools/seed.py")], check=True, stdout=subprocess.DEVNULL)
-    return json.loads((STACK / "estate.json").read_text())
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("function", nargs="?")
@@ -318,9 +245,9 @@ def main():
     ap.add_argument("--write-expected", action="store_true", help="with --all: record what each case did as expected")
     args = ap.parse_args()
     if args.all:
-        estate, bad, rows = seed(), 0, []
+        dep, bad, rows = deploy(), 0, []
         for function in FUNCTIONS:
-            for case, answer, err in run(function, cases(function), estate):
+            for case, answer, err in run(function, cases(function), dep):
                 got, want = verdict(answer, err), EXPECTED.get(f"{function}/{case}", "(none)")
                 bad += got != want
                 rows.append((f"{function}/{case}", want, got, said(answer, err)))
@@ -335,8 +262,7 @@ def main():
     if args.function not in FUNCTIONS or not args.case or args.case not in cases(args.function):
         known = "\n".join(f"  {f}: {' '.join(cases(f))}" for f in FUNCTIONS)
         raise SystemExit(f"usage: make invoke FN=<function> CASE=<case>; the cases are:\n{known}")
-    estate = seed()
-    [(case, answer, err)] = run(args.function, [args.case], estate)
+    [(case, answer, err)] = run(args.function, [args.case], deploy())
     print(json.dumps(answer, indent=2) if err is None else err)
     print(f"\n{args.function}/{case}: {verdict(answer, err)} (make check-events, running every case in order, expects: "
           f"{EXPECTED.get(f'{args.function}/{case}', '?')})")

@@ -33,6 +33,23 @@ from moto.iam import access_control as ac
 from moto.iam.models import iam_backends
 
 LOG_PATH = os.environ.get("CARETAKER_IAM_LOG")
+
+# moto names the action after the operation (`budgets:DescribeBudgets`); where IAM's action has
+# another name, it is IAM's that a policy grants
+# (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsbudgetservice.html).
+IAM_ACTION = {
+    "budgets:DescribeBudgets": "budgets:ViewBudget",
+    "budgets:DescribeBudget": "budgets:ViewBudget",
+    "budgets:DescribeNotificationsForBudget": "budgets:ViewBudget",
+    "budgets:DescribeSubscribersForNotification": "budgets:ViewBudget",
+    "budgets:CreateBudget": "budgets:ModifyBudget",
+    "budgets:UpdateBudget": "budgets:ModifyBudget",
+    "budgets:DeleteBudget": "budgets:ModifyBudget",
+    "budgets:CreateNotification": "budgets:ModifyBudget",
+    "budgets:UpdateNotification": "budgets:ModifyBudget",
+    "budgets:DeleteNotification": "budgets:ModifyBudget",
+    "budgets:CreateSubscriber": "budgets:ModifyBudget",
+}
 _lock = threading.Lock()
 
 
@@ -149,6 +166,7 @@ def trust_allows(caller_account, caller_principal, role_arn, service=None):
 
 
 def check_action_permitted(self, resource):
+    self._action = IAM_ACTION.get(self._action, self._action)
     key = self._access_key
     entry = {"t": round(time.time(), 3), "account": self.account_id, "principal": key.arn,
              "action": self._action, "resource": resource}

@@ -144,7 +144,8 @@ pub type SharedAccounts = Arc<Accounts>;
 /// A failed AWS call, as every function reports it: service, operation, the resource it was
 /// about (when one), the service's code and message (or the transport error's chain), and whether
 /// retrying can help (timeouts, dispatch failures, throttling, server faults). Classified by kind
-/// and code, never by message text.
+/// and code, never by message text. A call the caller's policies do not allow is `denied`: its
+/// message names the IAM action and the role that lacks it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{service} {operation}{} failed: {message}", .resource.as_deref().map(|r| format!(" on {r}")).unwrap_or_default())]
 pub struct AwsError {
@@ -153,6 +154,48 @@ pub struct AwsError {
     pub resource: Option<String>,
     pub message: String,
     pub retryable: bool,
+    pub denied: bool,
+}
+
+/// The codes AWS answers when no policy allows the call (IAM's `AccessDenied`, the JSON services'
+/// `AccessDeniedException`, EC2's `UnauthorizedOperation`, SNS's `AuthorizationError`).
+const DENIED_CODES: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "AuthorizationError",
+    "AuthorizationErrorException",
+];
+
+/// "role NAME in account ACCOUNT" for the principal AWS's denial names ("User: arn:aws:sts::
+/// ACCOUNT:assumed-role/NAME/SESSION is not authorized to perform: ..."), or the ARN as it stands.
+pub fn denied_principal(message: &str) -> Option<String> {
+    let arn = message
+        .split("User: ")
+        .nth(1)?
+        .split_whitespace()
+        .next()?
+        .trim_end_matches([',', '.']);
+    let mut parts = arn.splitn(6, ':');
+    let (account, resource) = (parts.nth(4)?, parts.next()?);
+    Some(match resource.strip_prefix("assumed-role/") {
+        Some(rest) => format!(
+            "role {} in account {account}",
+            rest.split('/').next().unwrap_or(rest)
+        ),
+        None => arn.to_owned(),
+    })
+}
+
+/// The message of a denied call: who may not call which IAM action, and what AWS said.
+fn denial(service: &str, operation: &str, code: &str, aws_message: &str) -> String {
+    let who = denied_principal(aws_message).unwrap_or_else(|| "this function's role".to_owned());
+    format!(
+        "permission denied: {who} may not call {}:{operation}; grant it in that role's policy \
+         ({code}: {})",
+        service.to_ascii_lowercase(),
+        crate::error::cap(aws_message, 400)
+    )
 }
 
 impl AwsError {
@@ -177,7 +220,14 @@ impl AwsError {
                     | "LimitExceededException"
             )
         );
+        let denied = e.code().is_some_and(|c| DENIED_CODES.contains(&c));
         let message = match e.as_service_error() {
+            Some(s) if denied => denial(
+                service,
+                operation,
+                s.code().unwrap_or("AccessDenied"),
+                s.message().unwrap_or(""),
+            ),
             Some(s) => format!(
                 "{}: {}",
                 s.code().unwrap_or("error"),
@@ -190,7 +240,8 @@ impl AwsError {
             operation,
             resource: None,
             message,
-            retryable,
+            retryable: retryable && !denied,
+            denied,
         }
     }
 
@@ -213,13 +264,16 @@ impl AwsError {
             resource: None,
             message: message.into(),
             retryable,
+            denied: false,
         }
     }
 }
 
 impl Classify for AwsError {
     fn kind(&self) -> ErrorKind {
-        if self.retryable {
+        if self.denied {
+            ErrorKind::AccessDenied
+        } else if self.retryable {
             ErrorKind::Retryable
         } else {
             ErrorKind::Internal
@@ -250,5 +304,36 @@ pub fn tolerate<T, E, R>(
         Ok(v) => Ok(Some(v)),
         Err(e) if e.as_service_error().is_some_and(is) => Ok(None),
         Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_denial_names_the_role_and_the_iam_action() {
+        // AWS's wording (https://docs.aws.amazon.com/IAM/latest/UserGuide/troubleshoot_access-denied.html).
+        let aws = "User: arn:aws:sts::123456789012:assumed-role/caretaker-DevSchedulerFunctionRole-ABC/\
+                   caretaker-dev-scheduler is not authorized to perform: dynamodb:GetItem on resource: \
+                   arn:aws:dynamodb:us-east-1:123456789012:table/t because no identity-based policy \
+                   allows the dynamodb:GetItem action";
+        assert_eq!(
+            denied_principal(aws).as_deref(),
+            Some("role caretaker-DevSchedulerFunctionRole-ABC in account 123456789012")
+        );
+        let m = denial("dynamodb", "GetItem", "AccessDeniedException", aws);
+        assert!(
+            m.starts_with(
+                "permission denied: role caretaker-DevSchedulerFunctionRole-ABC in account \
+                 123456789012 may not call dynamodb:GetItem; grant it"
+            ),
+            "{m}"
+        );
+        assert_eq!(
+            denied_principal("User: arn:aws:iam::1:user/ops is not authorized").as_deref(),
+            Some("arn:aws:iam::1:user/ops")
+        );
+        assert!(denial("ECR", "PutImage", "AccessDenied", "no detail").contains("this function's role may not call ecr:PutImage"));
     }
 }

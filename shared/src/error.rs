@@ -17,6 +17,9 @@ pub enum ErrorKind {
     PolicyViolation,
     /// A bug or an unexpected answer.
     Internal,
+    /// The function's role lacks a permission for a call it made: the message names the action
+    /// and the role. Retrying will not help until the policy grants it.
+    AccessDenied,
 }
 
 impl ErrorKind {
@@ -26,6 +29,7 @@ impl ErrorKind {
             ErrorKind::InvalidInput => "InvalidInput",
             ErrorKind::PolicyViolation => "PolicyViolation",
             ErrorKind::Internal => "Internal",
+            ErrorKind::AccessDenied => "AccessDenied",
         }
     }
 }

@@ -1,5 +1,6 @@
-//! budget-guard against moto: Budgets with staged CalculatedSpend in per-test dev and prod
-//! accounts (reached by role assumption), Cost Explorer results queued through moto's API, the
+//! budget-guard against moto: Budgets with staged CalculatedSpend in a per-test management
+//! account, each watching a dev or prod account (its `LinkedAccount` filter, as AWS Organizations
+//! keeps them), Cost Explorer results queued through moto's API, the
 //! once-only ledger in DynamoDB, alerts captured from SNS and shutdown requests from EventBridge,
 //! both through SQS.
 
@@ -57,7 +58,8 @@ impl Fx {
                 break;
             }
             let account = if *env == "dev" { &dev } else { &prod };
-            stage_budget(account, name, limit, actual, *forecast).await;
+            let tags = [format!("user:env${env}"), "user:project$innovate".to_owned()];
+            stage_budget(&home_account, account, &tags, name, limit, actual, *forecast).await;
         }
         let table = "caretaker-budget-guard";
         ledger_table(&home, table).await;
@@ -81,7 +83,6 @@ impl Fx {
             ("BUDGETS", &budgets_json),
             ("STATE_TABLE", table),
             ("ALLOWED_ACCOUNTS", &accounts),
-            ("TARGET_ROLE_NAME", "caretaker-spoke"),
             ("BUDGET_NOTICE_TOPIC_ARN", &topic),
         ];
         let vars: Vec<(&str, &str)> = vars.into_iter().chain(extra.iter().copied()).collect();
@@ -116,35 +117,59 @@ impl Fx {
             .collect()
     }
 
-    pub async fn budget_names(&self, account: &str) -> Vec<String> {
+    /// The budgets of `account` as (name, the accounts its LinkedAccount filter names).
+    #[allow(deprecated)]
+    pub async fn budgets_in(&self, account: &str) -> Vec<(String, Vec<String>)> {
         let c = aws_sdk_budgets::Client::new(&config_in(account).await);
-        let mut v: Vec<String> = c
-            .describe_budgets()
-            .account_id(account)
-            .send()
-            .await
-            .unwrap()
+        let Ok(out) = c.describe_budgets().account_id(account).send().await else {
+            return Vec::new(); // an account without budgets answers NotFound
+        };
+        let mut v: Vec<(String, Vec<String>)> = out
             .budgets
             .unwrap_or_default()
             .into_iter()
-            .map(|b| b.budget_name)
+            .map(|b| {
+                let linked = b
+                    .cost_filters
+                    .and_then(|mut f| f.remove("LinkedAccount"))
+                    .unwrap_or_default();
+                (b.budget_name, linked)
+            })
             .collect();
         v.sort();
         v
     }
+
+    /// The names of the management account's budgets.
+    pub async fn budget_names(&self) -> Vec<String> {
+        let v = self.budgets_in(&self.home_account).await;
+        v.into_iter().map(|(name, _)| name).collect()
+    }
 }
 
+/// A budget as AWS has it: in the management account `home`, watching `watched`.
+#[allow(deprecated)]
 pub async fn stage_budget(
-    account: &str,
+    home: &str,
+    watched: &str,
+    tags: &[String],
     name: &str,
     limit: &str,
     actual: &str,
     forecast: Option<&str>,
 ) {
-    let c = aws_sdk_budgets::Client::new(&config_in(account).await);
+    let c = aws_sdk_budgets::Client::new(&config_in(home).await);
     let spend = |a: &str| Spend::builder().amount(a).unit("USD").build().unwrap();
+    let mut filters = std::collections::HashMap::from([(
+        "LinkedAccount".to_owned(),
+        vec![watched.to_owned()],
+    )]);
+    if !tags.is_empty() {
+        filters.insert("TagKeyValue".to_owned(), tags.to_vec());
+    }
     let budget = Budget::builder()
         .budget_name(name)
+        .set_cost_filters(Some(filters))
         .budget_limit(spend(limit))
         .time_unit(TimeUnit::Monthly)
         .budget_type(BudgetType::Cost)
@@ -157,7 +182,7 @@ pub async fn stage_budget(
         .build()
         .unwrap();
     c.create_budget()
-        .account_id(account)
+        .account_id(home)
         .budget(budget)
         .send()
         .await
@@ -404,14 +429,14 @@ async fn reconcile_creates_missing_leaves_unmanaged_alone_and_then_changes_nothi
         true,
     )
     .await;
-    stage_budget(&fx.dev, "someones-manual-budget", "50", "10", None).await;
+    stage_budget(&fx.home_account, &fx.dev, &[], "someones-manual-budget", "50", "10", None).await;
 
     let dry = run(&fx.deps, Command::Reconcile { dry_run: true }, now())
         .await
         .unwrap();
     assert_eq!(dry.totals.changed, 2);
     assert_eq!(
-        fx.budget_names(&fx.dev).await,
+        fx.budget_names().await,
         vec!["someones-manual-budget"],
         "dry run created nothing"
     );
@@ -424,13 +449,23 @@ async fn reconcile_creates_missing_leaves_unmanaged_alone_and_then_changes_nothi
         (2, 1, 0),
         "{r:?}"
     );
+    // Every budget in the management account, each watching its own account: its notices go to
+    // a topic of the budget's own account, the only place AWS Budgets publishes to
+    // (https://docs.aws.amazon.com/cost-management/latest/userguide/budgets-sns-policy.html).
     assert_eq!(
-        fx.budget_names(&fx.dev).await,
-        vec!["innovate-dev-monthly", "someones-manual-budget"]
+        fx.budgets_in(&fx.home_account).await,
+        vec![
+            ("innovate-dev-monthly".to_owned(), vec![fx.dev.clone()]),
+            ("innovate-prod-monthly".to_owned(), vec![fx.prod.clone()]),
+            ("someones-manual-budget".to_owned(), vec![fx.dev.clone()]),
+        ]
     );
-    assert_eq!(
-        fx.budget_names(&fx.prod).await,
-        vec!["innovate-prod-monthly"]
+    assert!(fx.budgets_in(&fx.dev).await.is_empty(), "none in dev");
+    assert!(fx.budgets_in(&fx.prod).await.is_empty(), "none in prod");
+    assert!(
+        fx.topic.contains(&format!(":{}:", fx.home_account)),
+        "the notice topic is the budgets' account's: {}",
+        fx.topic
     );
 
     // Nothing differs now: no mutating call (the emulator has no UpdateBudget: one would fail).
@@ -453,7 +488,7 @@ async fn reconcile_creates_missing_leaves_unmanaged_alone_and_then_changes_nothi
         ComparisonOperator, Notification, NotificationType, Subscriber, SubscriptionType,
         ThresholdType,
     };
-    let budgets = aws_sdk_budgets::Client::new(&config_in(&fx.dev).await);
+    let budgets = aws_sdk_budgets::Client::new(&config_in(&fx.home_account).await);
     let alert = |percent: f64| {
         Notification::builder()
             .notification_type(NotificationType::Actual)
@@ -465,7 +500,7 @@ async fn reconcile_creates_missing_leaves_unmanaged_alone_and_then_changes_nothi
     };
     budgets
         .delete_notification()
-        .account_id(&fx.dev)
+        .account_id(&fx.home_account)
         .budget_name("innovate-dev-monthly")
         .notification(alert(80.0))
         .send()
@@ -473,7 +508,7 @@ async fn reconcile_creates_missing_leaves_unmanaged_alone_and_then_changes_nothi
         .unwrap();
     budgets
         .create_notification()
-        .account_id(&fx.dev)
+        .account_id(&fx.home_account)
         .budget_name("innovate-dev-monthly")
         .notification(alert(90.0))
         .subscribers(
@@ -501,7 +536,7 @@ async fn reconcile_creates_missing_leaves_unmanaged_alone_and_then_changes_nothi
     );
     let mut thresholds: Vec<(String, i64)> = budgets
         .describe_notifications_for_budget()
-        .account_id(&fx.dev)
+        .account_id(&fx.home_account)
         .budget_name("innovate-dev-monthly")
         .send()
         .await

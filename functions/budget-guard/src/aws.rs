@@ -1,5 +1,6 @@
-//! Every AWS call of budget-guard: Budgets (per account, through the assumed role), Cost
-//! Explorer (management account), the DynamoDB table that makes every alert once-only, and
+//! Every AWS call of budget-guard: Budgets and Cost Explorer in the management account where it
+//! runs (every budget lives there, filtered by the member account it watches, and notifies a
+//! topic of that same account), the DynamoDB table that makes every alert once-only, and
 //! EventBridge for the dev shutdown request (its shape is the shared contract).
 
 use std::collections::HashMap;
@@ -51,16 +52,18 @@ pub(crate) async fn describe_budgets(
             return Ok(out);
         };
         for b in page.budgets.unwrap_or_default() {
-            let filters = b
-                .cost_filters
-                .as_ref()
-                .and_then(|f| f.get("TagKeyValue"))
-                .cloned()
-                .unwrap_or_default();
+            let filter = |key: &str| {
+                b.cost_filters
+                    .as_ref()
+                    .and_then(|f| f.get(key))
+                    .cloned()
+                    .unwrap_or_default()
+            };
             out.push(ExistingBudget {
                 name: b.budget_name.clone(),
                 limit: dec(b.budget_limit.as_ref()).unwrap_or_default(),
-                tag_filters: filters,
+                tag_filters: filter("TagKeyValue"),
+                linked_accounts: filter("LinkedAccount"),
                 actual: dec(b
                     .calculated_spend
                     .as_ref()
@@ -79,9 +82,12 @@ pub(crate) async fn describe_budgets(
     }
 }
 
+/// The budget as AWS Budgets keeps it in the management account: its spend is the linked
+/// (member) account's, narrowed by the tag filters.
 #[allow(deprecated)]
 fn budget(d: &DesiredBudget) -> Result<Budget, GuardError> {
     let mut filters = HashMap::new();
+    filters.insert("LinkedAccount".to_owned(), vec![d.account.clone()]);
     let tags = tag_filters(&d.tags);
     if !tags.is_empty() {
         filters.insert("TagKeyValue".to_owned(), tags);
@@ -95,7 +101,7 @@ fn budget(d: &DesiredBudget) -> Result<Budget, GuardError> {
                 .build()
                 .map_err(build_err)?,
         )
-        .set_cost_filters(Some(filters).filter(|f| !f.is_empty()))
+        .set_cost_filters(Some(filters))
         .time_unit(TimeUnit::Monthly)
         .budget_type(BudgetType::Cost)
         .build()
@@ -209,14 +215,16 @@ pub(crate) async fn add_alert(
     Ok(())
 }
 
+/// Creates the budget in `home`, the management account (`d.account` is the account it watches).
 pub(crate) async fn create_budget(
     client: &aws_sdk_budgets::Client,
+    home: &str,
     d: &DesiredBudget,
     topic: Option<&str>,
 ) -> Result<(), GuardError> {
     let mut req = client
         .create_budget()
-        .account_id(&d.account)
+        .account_id(home)
         .budget(budget(d)?);
     if let Some(t) = topic {
         req = req.set_notifications_with_subscribers(Some(notifications(t)?));
@@ -229,11 +237,12 @@ pub(crate) async fn create_budget(
 
 pub(crate) async fn update_budget(
     client: &aws_sdk_budgets::Client,
+    home: &str,
     d: &DesiredBudget,
 ) -> Result<(), GuardError> {
     client
         .update_budget()
-        .account_id(&d.account)
+        .account_id(home)
         .new_budget(budget(d)?)
         .send()
         .await

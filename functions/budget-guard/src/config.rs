@@ -35,7 +35,14 @@ impl GuardConfig {
                 name: "BUDGETS".into(),
                 expected: "a JSON list of {account, env, name, limit, tags, shutdownAt?}".into(),
             })?;
-        for b in &budgets {
+        for (i, b) in budgets.iter().enumerate() {
+            // One account holds them all (the management account): a name names one budget.
+            if budgets[..i].iter().any(|o| o.name == b.name) {
+                return Err(ConfigError::Invalid {
+                    name: "BUDGETS".into(),
+                    expected: format!("unique budget names ({} is given twice)", b.name),
+                });
+            }
             if b.account.len() != 12
                 || !b.account.bytes().all(|c| c.is_ascii_digit())
                 || b.limit <= rust_decimal::Decimal::ZERO

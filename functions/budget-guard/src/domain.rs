@@ -203,12 +203,14 @@ pub struct DesiredBudget {
     pub shutdown_at: Option<Threshold>,
 }
 
-/// A budget as AWS has it (the parts we manage).
+/// A budget as AWS has it (the parts we manage). Every budget lives in the management account
+/// (AWS Organizations' pattern): the member account it watches is its `LinkedAccount` filter.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExistingBudget {
     pub name: String,
     pub limit: Decimal,
     pub tag_filters: Vec<String>,
+    pub linked_accounts: Vec<String>,
     pub actual: Decimal,
     pub forecast: Option<Decimal>,
 }
@@ -244,6 +246,12 @@ pub fn plan(desired: &[DesiredBudget], existing: &[ExistingBudget]) -> Vec<Chang
                 let mut what = Vec::new();
                 if e.limit.normalize() != d.limit.normalize() {
                     what.push(format!("limit {} → {}", money(e.limit), money(d.limit)));
+                }
+                if e.linked_accounts != [d.account.clone()] {
+                    what.push(format!(
+                        "linked account {:?} → [{:?}]",
+                        e.linked_accounts, d.account
+                    ));
                 }
                 let mut have = e.tag_filters.clone();
                 have.sort();
@@ -488,18 +496,29 @@ mod tests {
             name: name.into(),
             limit: d(limit),
             tag_filters: vec!["user:env$dev".into()],
+            linked_accounts: vec!["1".into()],
             actual: Decimal::ZERO,
             forecast: None,
         };
+        // A budget of the management account watching another account than configured.
+        let elsewhere = ExistingBudget {
+            linked_accounts: vec!["2".into()],
+            ..have("d", "10")
+        };
         let p = plan(
-            &[want("a", "400"), want("b", "500"), want("c", "10")],
-            &[have("a", "400.00"), have("b", "450"), have("manual", "1")],
+            &[want("a", "400"), want("b", "500"), want("c", "10"), want("d", "10")],
+            &[have("a", "400.00"), have("b", "450"), have("manual", "1"), elsewhere],
         );
         assert_eq!(p[0], Change::Unchanged("a".into()));
         assert!(
             matches!(&p[1], Change::Update { what, .. } if what[0] == "limit $450.00 → $500.00")
         );
         assert!(matches!(&p[2], Change::Create(b) if b.name == "c"));
-        assert_eq!(p[3], Change::Unmanaged("manual".into()));
+        assert!(
+            matches!(&p[3], Change::Update { what, .. } if what[0] == r#"linked account ["2"] → ["1"]"#),
+            "{:?}",
+            p[3]
+        );
+        assert_eq!(p[4], Change::Unmanaged("manual".into()));
     }
 }

@@ -6,8 +6,7 @@
 //! period in DynamoDB before it is sent (and given back only when no sink took it), so reruns
 //! and retries never repeat one.
 
-use caretaker_shared::Guard;
-use caretaker_shared::error::{BadInput, chain};
+use caretaker_shared::error::BadInput;
 use caretaker_shared::incoming::Incoming;
 use caretaker_shared::notify::Delivery;
 use caretaker_shared::report::{Outcome, RunReport};
@@ -77,37 +76,20 @@ pub(crate) fn sent(delivery: &Delivery) -> Outcome {
     }
 }
 
-pub(crate) fn accounts(deps: &Deps) -> Vec<String> {
-    let mut v: Vec<String> = deps
-        .config
-        .budgets
-        .iter()
-        .map(|b| b.account.clone())
-        .collect();
-    v.sort();
-    v.dedup();
-    v
+/// Every budget of the management account, where AWS Organizations keeps the budgets of all its
+/// accounts (https://docs.aws.amazon.com/cost-management/latest/userguide/budgets-managing-costs.html):
+/// one read, no role in any member account.
+pub(crate) async fn read_budgets(deps: &Deps) -> Result<Vec<ExistingBudget>, String> {
+    describe_budgets(&deps.budgets, deps.accounts.home_account())
+        .await
+        .map_err(|e| e.to_string())
 }
 
-async fn budgets_client(deps: &Deps, account: &str) -> Result<aws_sdk_budgets::Client, String> {
-    let guard = Guard::new(&deps.config.common, Some(deps.accounts.home_account()));
-    guard.check_account(account).map_err(|r| r.0)?;
-    let cfg = deps
-        .accounts
-        .config_for(account)
-        .await
-        .map_err(|e| chain(&e))?;
-    Ok(aws_sdk_budgets::Client::new(&cfg))
-}
-
-/// The account's budgets as AWS has them, through its role.
-pub(crate) async fn read_budgets(
-    deps: &Deps,
-    account: &str,
-) -> Result<(aws_sdk_budgets::Client, Vec<ExistingBudget>), String> {
-    let client = budgets_client(deps, account).await?;
-    let existing = describe_budgets(&client, account)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok((client, existing))
+/// The member account a budget of the management account watches (its `LinkedAccount` filter;
+/// without one, the management account's own).
+pub(crate) fn watched<'a>(deps: &'a Deps, b: &'a ExistingBudget) -> &'a str {
+    match b.linked_accounts.as_slice() {
+        [one] => one,
+        _ => deps.accounts.home_account(),
+    }
 }

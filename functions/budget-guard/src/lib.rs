@@ -1,4 +1,5 @@
-//! budget-guard: budgets as code in every account, one readable alert per threshold and period,
+//! budget-guard: budgets as code for every account (kept in the management account, as AWS
+//! Organizations does, so each notifies a topic of its own account), one readable alert per threshold and period,
 //! AWS Budgets' and Cost Anomaly Detection's messages made readable, and a dev shutdown request
 //! when dev overspends (never for prod).
 
@@ -26,6 +27,8 @@ use caretaker_shared::notify::Notifiers;
 /// Built once per cold start.
 pub struct Deps {
     pub accounts: Accounts,
+    /// Budgets of the management account, where every managed budget lives.
+    pub budgets: aws_sdk_budgets::Client,
     pub ce: aws_sdk_costexplorer::Client,
     pub(crate) ledger: aws::Ledger,
     pub events: aws_sdk_eventbridge::Client,
@@ -50,6 +53,7 @@ impl Deps {
     ) -> Self {
         Deps {
             ce: aws_sdk_costexplorer::Client::new(&sdk),
+            budgets: aws_sdk_budgets::Client::new(&sdk),
             ledger: aws::Ledger {
                 client: aws_sdk_dynamodb::Client::new(&sdk),
                 table: config.state_table.clone(),

@@ -7,7 +7,7 @@ use caretaker_shared::{Guard, Tags};
 use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
-use super::{accounts, read_budgets};
+use super::read_budgets;
 use crate::domain::{self, DesiredBudget, ExistingBudget, Threshold, claim_key};
 use crate::{Deps, FUNCTION, aws, messages};
 
@@ -15,15 +15,16 @@ use crate::{Deps, FUNCTION, aws, messages};
 pub async fn check(deps: &Deps, now: DateTime<Utc>, dry_run: bool) -> RunReport {
     let mut report = RunReport::new(FUNCTION, "check", dry_run);
     let period = domain::period(now.date_naive());
-    for account in accounts(deps) {
-        let existing = match read_budgets(deps, &account).await {
-            Ok((_, e)) => e,
-            Err(e) => {
-                report.record("account", &account, Outcome::failed(e));
-                continue;
-            }
-        };
-        for d in deps.config.budgets.iter().filter(|b| b.account == account) {
+    let existing = match read_budgets(deps).await {
+        Ok(e) => e,
+        Err(e) => {
+            report.record("account", deps.accounts.home_account(), Outcome::failed(e));
+            return report.finish();
+        }
+    };
+    {
+        for d in &deps.config.budgets {
+            let account = &d.account;
             let Some(b) = existing.iter().find(|e| e.name == d.name) else {
                 report
                     .record(

@@ -3,9 +3,8 @@
 use aws_sdk_costexplorer::types::{GroupDefinition, GroupDefinitionType};
 use caretaker_shared::report::{Outcome, RunReport};
 use chrono::{DateTime, Datelike, Utc};
-use futures::StreamExt;
 
-use super::{accounts, read_budgets, sent};
+use super::{read_budgets, sent, watched};
 use crate::domain::{self, ExistingBudget};
 use crate::messages::{self, DigestAccount};
 use crate::{Deps, FUNCTION, aws};
@@ -28,16 +27,20 @@ pub async fn digest(deps: &Deps, now: DateTime<Utc>, dry_run: bool, once_a_day: 
             return report.finish();
         }
     }
-    // Accounts are read eight at a time (role assumption + DescribeBudgets), in a stable order.
-    let reads: Vec<(String, Result<Vec<ExistingBudget>, String>)> =
-        futures::stream::iter(accounts(deps))
-            .map(|account| async move {
-                let got = read_budgets(deps, &account).await.map(|(_, b)| b);
-                (account, got)
-            })
-            .buffered(8)
-            .collect()
-            .await;
+    // One read of the management account's budgets, grouped by the account each watches, in a
+    // stable order.
+    let reads: Vec<(String, Result<Vec<ExistingBudget>, String>)> = match read_budgets(deps).await
+    {
+        Ok(all) => {
+            let mut by: std::collections::BTreeMap<String, Vec<ExistingBudget>> =
+                std::collections::BTreeMap::new();
+            for b in all {
+                by.entry(watched(deps, &b).to_owned()).or_default().push(b);
+            }
+            by.into_iter().map(|(a, b)| (a, Ok(b))).collect()
+        }
+        Err(e) => vec![(deps.accounts.home_account().to_owned(), Err(e))],
+    };
     let mut parts = Vec::with_capacity(reads.len());
     for (account, got) in &reads {
         match got {

@@ -1,9 +1,12 @@
 //! Budgets as code: create what is missing, update what differs, put back missing alerts,
-//! report (never touch) budgets budget-guard does not manage.
+//! report (never touch) budgets budget-guard does not manage. Every budget is made in the
+//! management account, filtered by the account it watches, and notifies the notice topic of that
+//! same account: AWS Budgets publishes only to a topic of the budget's own account
+//! (https://docs.aws.amazon.com/cost-management/latest/userguide/budgets-sns-policy.html).
 
 use caretaker_shared::report::{Outcome, RunReport};
 
-use super::{accounts, read_budgets};
+use super::{read_budgets, watched};
 use crate::domain::{self, Change, money};
 use crate::{Deps, FUNCTION, aws, messages};
 
@@ -11,22 +14,29 @@ use crate::{Deps, FUNCTION, aws, messages};
 pub async fn reconcile(deps: &Deps, dry_run: bool) -> RunReport {
     let mut report = RunReport::new(FUNCTION, "reconcile", dry_run);
     let topic = deps.config.notice_topic.as_deref();
-    for account in accounts(deps) {
-        let (client, existing) = match read_budgets(deps, &account).await {
-            Ok(r) => r,
-            Err(e) => {
-                report.record("account", &account, Outcome::failed(e));
-                continue;
-            }
-        };
-        let desired: Vec<_> = deps
-            .config
-            .budgets
-            .iter()
-            .filter(|b| b.account == account)
-            .cloned()
-            .collect();
-        for change in domain::plan(&desired, &existing) {
+    let home = deps.accounts.home_account();
+    let client = &deps.budgets;
+    let existing = match read_budgets(deps).await {
+        Ok(r) => r,
+        Err(e) => {
+            report.record("account", home, Outcome::failed(e));
+            return report.finish();
+        }
+    };
+    let desired = &deps.config.budgets;
+    for change in domain::plan(desired, &existing) {
+            let account = match &change {
+                Change::Create(d) | Change::Update { desired: d, .. } => d.account.clone(),
+                Change::Unchanged(name) => desired
+                    .iter()
+                    .find(|d| &d.name == name)
+                    .map_or_else(|| home.to_owned(), |d| d.account.clone()),
+                Change::Unmanaged(name) => existing
+                    .iter()
+                    .find(|e| &e.name == name)
+                    .map_or(home, |e| watched(deps, e))
+                    .to_owned(),
+            };
             let (id, managed, mut outcome) = match change {
                 Change::Unchanged(name) => (name, true, Outcome::Unchanged),
                 Change::Unmanaged(name) => (
@@ -39,7 +49,7 @@ pub async fn reconcile(deps: &Deps, dry_run: bool) -> RunReport {
                     let outcome = if dry_run {
                         Outcome::changed(format!("create ({limit} a month)"))
                     } else {
-                        match aws::create_budget(&client, &d, topic).await {
+                        match aws::create_budget(client, home, &d, topic).await {
                             Ok(()) => Outcome::changed(format!("created ({limit} a month)")),
                             Err(e) => Outcome::failed(e.to_string()),
                         }
@@ -51,7 +61,7 @@ pub async fn reconcile(deps: &Deps, dry_run: bool) -> RunReport {
                     let outcome = if dry_run {
                         Outcome::changed(format!("update: {what}"))
                     } else {
-                        match aws::update_budget(&client, &desired).await {
+                        match aws::update_budget(client, home, &desired).await {
                             Ok(()) => Outcome::changed(format!("updated: {what}")),
                             Err(e) => Outcome::failed(e.to_string()),
                         }
@@ -62,11 +72,10 @@ pub async fn reconcile(deps: &Deps, dry_run: bool) -> RunReport {
             if let (true, Some(topic)) = (managed, topic)
                 && !matches!(outcome, Outcome::Failed { .. })
             {
-                outcome = with_alerts(&client, &account, &id, topic, dry_run, outcome).await;
+                outcome = with_alerts(client, home, &id, topic, dry_run, outcome).await;
             }
             report.record("budget", &id, outcome).in_account(&account);
         }
-    }
     report.finish()
 }
 
