@@ -210,6 +210,11 @@ class Denied(AccessDeniedError):
 
 
 ac.IAMRequestBase.check_action_permitted = check_action_permitted
+# moto recomputes each request's SigV4 signature from the body as it re-encodes it, which differs
+# from the Rust SDK's for some bodies (an SNS message with non-ASCII text is refused with 403).
+# The rehearsal is about authorization: the access key and session token are still checked (an
+# unknown or expired one is InvalidClientTokenId); the signature over the body is not.
+ac.IAMRequestBase.check_signature = lambda self: None
 
 if __name__ == "__main__":
     from moto.server import main
