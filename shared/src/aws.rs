@@ -334,6 +334,9 @@ mod tests {
             denied_principal("User: arn:aws:iam::1:user/ops is not authorized").as_deref(),
             Some("arn:aws:iam::1:user/ops")
         );
-        assert!(denial("ECR", "PutImage", "AccessDenied", "no detail").contains("this function's role may not call ecr:PutImage"));
+        assert!(
+            denial("ECR", "PutImage", "AccessDenied", "no detail")
+                .contains("this function's role may not call ecr:PutImage")
+        );
     }
 }

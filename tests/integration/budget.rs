@@ -58,8 +58,20 @@ impl Fx {
                 break;
             }
             let account = if *env == "dev" { &dev } else { &prod };
-            let tags = [format!("user:env${env}"), "user:project$innovate".to_owned()];
-            stage_budget(&home_account, account, &tags, name, limit, actual, *forecast).await;
+            let tags = [
+                format!("user:env${env}"),
+                "user:project$innovate".to_owned(),
+            ];
+            stage_budget(
+                &home_account,
+                account,
+                &tags,
+                name,
+                limit,
+                actual,
+                *forecast,
+            )
+            .await;
         }
         let table = "caretaker-budget-guard";
         ledger_table(&home, table).await;
@@ -160,10 +172,8 @@ pub async fn stage_budget(
 ) {
     let c = aws_sdk_budgets::Client::new(&config_in(home).await);
     let spend = |a: &str| Spend::builder().amount(a).unit("USD").build().unwrap();
-    let mut filters = std::collections::HashMap::from([(
-        "LinkedAccount".to_owned(),
-        vec![watched.to_owned()],
-    )]);
+    let mut filters =
+        std::collections::HashMap::from([("LinkedAccount".to_owned(), vec![watched.to_owned()])]);
     if !tags.is_empty() {
         filters.insert("TagKeyValue".to_owned(), tags.to_vec());
     }
@@ -429,7 +439,16 @@ async fn reconcile_creates_missing_leaves_unmanaged_alone_and_then_changes_nothi
         true,
     )
     .await;
-    stage_budget(&fx.home_account, &fx.dev, &[], "someones-manual-budget", "50", "10", None).await;
+    stage_budget(
+        &fx.home_account,
+        &fx.dev,
+        &[],
+        "someones-manual-budget",
+        "50",
+        "10",
+        None,
+    )
+    .await;
 
     let dry = run(&fx.deps, Command::Reconcile { dry_run: true }, now())
         .await

@@ -222,10 +222,7 @@ pub(crate) async fn create_budget(
     d: &DesiredBudget,
     topic: Option<&str>,
 ) -> Result<(), GuardError> {
-    let mut req = client
-        .create_budget()
-        .account_id(home)
-        .budget(budget(d)?);
+    let mut req = client.create_budget().account_id(home).budget(budget(d)?);
     if let Some(t) = topic {
         req = req.set_notifications_with_subscribers(Some(notifications(t)?));
     }

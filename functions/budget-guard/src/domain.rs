@@ -506,8 +506,18 @@ mod tests {
             ..have("d", "10")
         };
         let p = plan(
-            &[want("a", "400"), want("b", "500"), want("c", "10"), want("d", "10")],
-            &[have("a", "400.00"), have("b", "450"), have("manual", "1"), elsewhere],
+            &[
+                want("a", "400"),
+                want("b", "500"),
+                want("c", "10"),
+                want("d", "10"),
+            ],
+            &[
+                have("a", "400.00"),
+                have("b", "450"),
+                have("manual", "1"),
+                elsewhere,
+            ],
         );
         assert_eq!(p[0], Change::Unchanged("a".into()));
         assert!(

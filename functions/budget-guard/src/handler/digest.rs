@@ -29,8 +29,7 @@ pub async fn digest(deps: &Deps, now: DateTime<Utc>, dry_run: bool, once_a_day: 
     }
     // One read of the management account's budgets, grouped by the account each watches, in a
     // stable order.
-    let reads: Vec<(String, Result<Vec<ExistingBudget>, String>)> = match read_budgets(deps).await
-    {
+    let reads: Vec<(String, Result<Vec<ExistingBudget>, String>)> = match read_budgets(deps).await {
         Ok(all) => {
             let mut by: std::collections::BTreeMap<String, Vec<ExistingBudget>> =
                 std::collections::BTreeMap::new();

@@ -25,57 +25,57 @@ pub async fn reconcile(deps: &Deps, dry_run: bool) -> RunReport {
     };
     let desired = &deps.config.budgets;
     for change in domain::plan(desired, &existing) {
-            let account = match &change {
-                Change::Create(d) | Change::Update { desired: d, .. } => d.account.clone(),
-                Change::Unchanged(name) => desired
-                    .iter()
-                    .find(|d| &d.name == name)
-                    .map_or_else(|| home.to_owned(), |d| d.account.clone()),
-                Change::Unmanaged(name) => existing
-                    .iter()
-                    .find(|e| &e.name == name)
-                    .map_or(home, |e| watched(deps, e))
-                    .to_owned(),
-            };
-            let (id, managed, mut outcome) = match change {
-                Change::Unchanged(name) => (name, true, Outcome::Unchanged),
-                Change::Unmanaged(name) => (
-                    name,
-                    false,
-                    Outcome::skipped("not managed by Caretaker: left as it is"),
-                ),
-                Change::Create(d) => {
-                    let limit = money(d.limit);
-                    let outcome = if dry_run {
-                        Outcome::changed(format!("create ({limit} a month)"))
-                    } else {
-                        match aws::create_budget(client, home, &d, topic).await {
-                            Ok(()) => Outcome::changed(format!("created ({limit} a month)")),
-                            Err(e) => Outcome::failed(e.to_string()),
-                        }
-                    };
-                    (d.name, false, outcome)
-                }
-                Change::Update { desired, what } => {
-                    let what = what.join("; ");
-                    let outcome = if dry_run {
-                        Outcome::changed(format!("update: {what}"))
-                    } else {
-                        match aws::update_budget(client, home, &desired).await {
-                            Ok(()) => Outcome::changed(format!("updated: {what}")),
-                            Err(e) => Outcome::failed(e.to_string()),
-                        }
-                    };
-                    (desired.name, true, outcome)
-                }
-            };
-            if let (true, Some(topic)) = (managed, topic)
-                && !matches!(outcome, Outcome::Failed { .. })
-            {
-                outcome = with_alerts(client, home, &id, topic, dry_run, outcome).await;
+        let account = match &change {
+            Change::Create(d) | Change::Update { desired: d, .. } => d.account.clone(),
+            Change::Unchanged(name) => desired
+                .iter()
+                .find(|d| &d.name == name)
+                .map_or_else(|| home.to_owned(), |d| d.account.clone()),
+            Change::Unmanaged(name) => existing
+                .iter()
+                .find(|e| &e.name == name)
+                .map_or(home, |e| watched(deps, e))
+                .to_owned(),
+        };
+        let (id, managed, mut outcome) = match change {
+            Change::Unchanged(name) => (name, true, Outcome::Unchanged),
+            Change::Unmanaged(name) => (
+                name,
+                false,
+                Outcome::skipped("not managed by Caretaker: left as it is"),
+            ),
+            Change::Create(d) => {
+                let limit = money(d.limit);
+                let outcome = if dry_run {
+                    Outcome::changed(format!("create ({limit} a month)"))
+                } else {
+                    match aws::create_budget(client, home, &d, topic).await {
+                        Ok(()) => Outcome::changed(format!("created ({limit} a month)")),
+                        Err(e) => Outcome::failed(e.to_string()),
+                    }
+                };
+                (d.name, false, outcome)
             }
-            report.record("budget", &id, outcome).in_account(&account);
+            Change::Update { desired, what } => {
+                let what = what.join("; ");
+                let outcome = if dry_run {
+                    Outcome::changed(format!("update: {what}"))
+                } else {
+                    match aws::update_budget(client, home, &desired).await {
+                        Ok(()) => Outcome::changed(format!("updated: {what}")),
+                        Err(e) => Outcome::failed(e.to_string()),
+                    }
+                };
+                (desired.name, true, outcome)
+            }
+        };
+        if let (true, Some(topic)) = (managed, topic)
+            && !matches!(outcome, Outcome::Failed { .. })
+        {
+            outcome = with_alerts(client, home, &id, topic, dry_run, outcome).await;
         }
+        report.record("budget", &id, outcome).in_account(&account);
+    }
     report.finish()
 }
 
