@@ -32,11 +32,11 @@ pub async fn check(deps: &Deps, now: DateTime<Utc>, dry_run: bool) -> RunReport 
                         &d.name,
                         Outcome::skipped("not in AWS yet: run reconcile"),
                     )
-                    .in_account(&account);
+                    .in_account(account);
                 continue;
             };
             let crossed = domain::crossed(b.actual, b.forecast, b.limit);
-            let key = |t: &Threshold| claim_key(&account, &d.name, &period, &t.key());
+            let key = |t: &Threshold| claim_key(account, &d.name, &period, &t.key());
             let mut fresh: Vec<Threshold> = Vec::new();
             for t in &crossed {
                 if dry_run {
@@ -49,14 +49,14 @@ pub async fn check(deps: &Deps, now: DateTime<Utc>, dry_run: bool) -> RunReport 
                     Err(e) => {
                         report
                             .record("budget", &d.name, Outcome::failed(e.to_string()))
-                            .in_account(&account);
+                            .in_account(account);
                     }
                 }
             }
             if fresh.is_empty() {
                 report
                     .record("budget", &d.name, Outcome::Unchanged)
-                    .in_account(&account)
+                    .in_account(account)
                     .detail(
                         "percentOfLimit",
                         domain::percent(b.actual, b.limit).to_string(),
@@ -81,7 +81,7 @@ pub async fn check(deps: &Deps, now: DateTime<Utc>, dry_run: bool) -> RunReport 
                 };
                 report
                     .record("budget", &d.name, outcome)
-                    .in_account(&account)
+                    .in_account(account)
                     .detail("period", &period);
             }
             if let Some(at) = d.shutdown_at
@@ -90,7 +90,7 @@ pub async fn check(deps: &Deps, now: DateTime<Utc>, dry_run: bool) -> RunReport 
                 let res = shutdown(deps, d, b, at, &period, now, dry_run).await;
                 report
                     .record("dev-shutdown", &format!("{account}/{}", d.env), res)
-                    .in_account(&account);
+                    .in_account(account);
             }
         }
     }
