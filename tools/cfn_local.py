@@ -68,9 +68,7 @@ class Stack:
         unknown = set(params) - set(self.params)
         if unknown:
             raise SystemExit(f"{name}: unknown parameters {sorted(unknown)}")
-        self.conditions = {}
-        for k, c in template.get("Conditions", {}).items():
-            self.conditions[k] = None
+        self.conditions = dict.fromkeys(template.get("Conditions", {}))
         for k in self.conditions:
             self._condition(k)
         self.physical = {}   # logical id -> {"Ref": ..., attrs...}

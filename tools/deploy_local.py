@@ -37,22 +37,13 @@ LAMBDA_SERVICE = "lambda.amazonaws.com"
 
 
 def session(keys=None):
+    """A boto3 session whose clients always talk to the local AWS (the dummy keys by default)."""
     keys = keys or {"AccessKeyId": "testing", "SecretAccessKey": "testing"}
-    return boto3.Session(aws_access_key_id=keys["AccessKeyId"], aws_secret_access_key=keys["SecretAccessKey"],
-                         aws_session_token=keys.get("SessionToken"), region_name=REGION)
-
-
-class Local:
-    """boto3 sessions that always talk to the local AWS."""
-
-    @staticmethod
-    def wrap(s):
-        orig = s.client
-
-        def client(service, **kw):
-            return orig(service, endpoint_url=ENDPOINT, **{"region_name": REGION, **kw})
-        s.client = client
-        return s
+    s = boto3.Session(aws_access_key_id=keys["AccessKeyId"], aws_secret_access_key=keys["SecretAccessKey"],
+                      aws_session_token=keys.get("SessionToken"), region_name=REGION)
+    orig = s.client
+    s.client = lambda service, **kw: orig(service, endpoint_url=ENDPOINT, **{"region_name": REGION, **kw})
+    return s
 
 
 def admin_user(iam):
@@ -69,7 +60,7 @@ def bootstrap():
     if not free:
         raise SystemExit("deploy_local: the local AWS must enforce IAM: run inside `tools/stack.py run --iam`")
     calls = 0
-    dummy = Local.wrap(session())
+    dummy = session()
     org = dummy.client("organizations")
     org.create_organization(FeatureSet="ALL")
     accounts = {"mgmt": "123456789012"}  # moto's default account: the management account
@@ -83,7 +74,7 @@ def bootstrap():
         # What Organizations gives the management account in a new member account.
         c = dummy.client("sts").assume_role(RoleArn=f"arn:aws:iam::{accounts[env]}:role/OrganizationAccountAccessRole",
                                             RoleSessionName="caretaker-rehearsal")["Credentials"]
-        admins[env] = admin_user(Local.wrap(session(c)).client("iam"))
+        admins[env] = admin_user(session(c).client("iam"))
         calls += 4
     assert calls == free, f"bootstrap made {calls} unsigned calls, stack.py lets {free} through"
     try:
@@ -114,7 +105,7 @@ def functions_of(stack):
 
 
 def deploy(name, template, params, account, keys, print_to=sys.stdout):
-    s = Stack(name, template, params, account, REGION, Local.wrap(session(keys))).deploy()
+    s = Stack(name, template, params, account, REGION, session(keys)).deploy()
     print(f"  stack {name} in account {account}: {len(s.created)} resources", file=print_to)
     return s
 
@@ -127,7 +118,7 @@ def describe(stack):
 def main():
     print("Deploying Caretaker into three local accounts, IAM enforced:")
     accounts, admins = bootstrap()
-    sessions = {env: Local.wrap(session(admins[env])) for env in admins}
+    sessions = {env: session(admins[env]) for env in admins}
     services = {env: lambda_service(sessions[env].client("iam")) for env in admins}
     print(f"  accounts: management {accounts['mgmt']}, dev {accounts['dev']}, prod {accounts['prod']}"
           " (moto enforces IAM from here on: the dummy keys are refused)")
@@ -163,15 +154,14 @@ def main():
         stack = stacks[place]
         logical, props = functions_of(stack)[binary]
         role_arn = props["Role"]
-        creds = Local.wrap(session(services[place])).client("sts").assume_role(
+        creds = session(services[place]).client("sts").assume_role(
             RoleArn=role_arn, RoleSessionName=props["FunctionName"])["Credentials"]
         functions[binary] = {
             "place": place, "account": accounts[place], "logical": logical, "functionName": props["FunctionName"],
             "role": role_arn, "env": props.get("Environment", {}).get("Variables", {}),
             "credentials": {k: creds[k] for k in ("AccessKeyId", "SecretAccessKey", "SessionToken")}}
     deployment = {"accounts": accounts, "admins": admins, "functions": functions,
-                  "stacks": {k: {"account": s.account, "name": s.name, "resources": describe(s)} for k, s in stacks.items()},
-                  "translated": {"mgmt": {"params": stacks["mgmt"].params}}}
+                  "stacks": {k: {"account": s.account, "name": s.name, "resources": describe(s)} for k, s in stacks.items()}}
     (STACK / "deployment.json").write_text(json.dumps(deployment, indent=2, default=str))
     (STACK / "translated-template.json").write_text(json.dumps(translated, indent=1, default=str))
     print("  each function runs under its own role:")

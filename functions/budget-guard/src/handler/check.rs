@@ -22,76 +22,74 @@ pub async fn check(deps: &Deps, now: DateTime<Utc>, dry_run: bool) -> RunReport 
             return report.finish();
         }
     };
-    {
-        for d in &deps.config.budgets {
-            let account = &d.account;
-            let Some(b) = existing.iter().find(|e| e.name == d.name) else {
-                report
-                    .record(
-                        "budget",
-                        &d.name,
-                        Outcome::skipped("not in AWS yet: run reconcile"),
-                    )
-                    .in_account(account);
+    for d in &deps.config.budgets {
+        let account = &d.account;
+        let Some(b) = existing.iter().find(|e| e.name == d.name) else {
+            report
+                .record(
+                    "budget",
+                    &d.name,
+                    Outcome::skipped("not in AWS yet: run reconcile"),
+                )
+                .in_account(account);
+            continue;
+        };
+        let crossed = domain::crossed(b.actual, b.forecast, b.limit);
+        let key = |t: &Threshold| claim_key(account, &d.name, &period, &t.key());
+        let mut fresh: Vec<Threshold> = Vec::new();
+        for t in &crossed {
+            if dry_run {
+                fresh.push(*t);
                 continue;
-            };
-            let crossed = domain::crossed(b.actual, b.forecast, b.limit);
-            let key = |t: &Threshold| claim_key(account, &d.name, &period, &t.key());
-            let mut fresh: Vec<Threshold> = Vec::new();
-            for t in &crossed {
-                if dry_run {
-                    fresh.push(*t);
-                    continue;
-                }
-                match deps.ledger.claim(&key(t), "alert", now).await {
-                    Ok(true) => fresh.push(*t),
-                    Ok(false) => {}
-                    Err(e) => {
-                        report
-                            .record("budget", &d.name, Outcome::failed(e.to_string()))
-                            .in_account(account);
-                    }
+            }
+            match deps.ledger.claim(&key(t), "alert", now).await {
+                Ok(true) => fresh.push(*t),
+                Ok(false) => {}
+                Err(e) => {
+                    report
+                        .record("budget", &d.name, Outcome::failed(e.to_string()))
+                        .in_account(account);
                 }
             }
-            if fresh.is_empty() {
-                report
-                    .record("budget", &d.name, Outcome::Unchanged)
-                    .in_account(account)
-                    .detail(
-                        "percentOfLimit",
-                        domain::percent(b.actual, b.limit).to_string(),
-                    );
+        }
+        if fresh.is_empty() {
+            report
+                .record("budget", &d.name, Outcome::Unchanged)
+                .in_account(account)
+                .detail(
+                    "percentOfLimit",
+                    domain::percent(b.actual, b.limit).to_string(),
+                );
+        } else {
+            let outcome = if dry_run {
+                let last = fresh.last().map(Threshold::label).unwrap_or_default();
+                Outcome::changed(format!("alert {last}"))
             } else {
-                let outcome = if dry_run {
-                    let last = fresh.last().map(Threshold::label).unwrap_or_default();
-                    Outcome::changed(format!("alert {last}"))
-                } else {
-                    let note = messages::threshold(d, b, &fresh, now.date_naive());
-                    let delivery = deps.notifiers.send(&note).await;
-                    if delivery.nobody_got_it() {
-                        // Nothing was delivered: give the claims back so the next run retries.
-                        for t in &fresh {
-                            let _ = deps.ledger.release(&key(t)).await;
-                        }
+                let note = messages::threshold(d, b, &fresh, now.date_naive());
+                let delivery = deps.notifiers.send(&note).await;
+                if delivery.nobody_got_it() {
+                    // Nothing was delivered: give the claims back so the next run retries.
+                    for t in &fresh {
+                        let _ = deps.ledger.release(&key(t)).await;
                     }
-                    match delivery.error() {
-                        Some(e) if delivery.nobody_got_it() => Outcome::failed(e),
-                        _ => Outcome::changed(format!("alert sent: {}", messages::labels(&fresh))),
-                    }
-                };
-                report
-                    .record("budget", &d.name, outcome)
-                    .in_account(account)
-                    .detail("period", &period);
-            }
-            if let Some(at) = d.shutdown_at
-                && crossed.contains(&at)
-            {
-                let res = shutdown(deps, d, b, at, &period, now, dry_run).await;
-                report
-                    .record("dev-shutdown", &format!("{account}/{}", d.env), res)
-                    .in_account(account);
-            }
+                }
+                match delivery.error() {
+                    Some(e) if delivery.nobody_got_it() => Outcome::failed(e),
+                    _ => Outcome::changed(format!("alert sent: {}", messages::labels(&fresh))),
+                }
+            };
+            report
+                .record("budget", &d.name, outcome)
+                .in_account(account)
+                .detail("period", &period);
+        }
+        if let Some(at) = d.shutdown_at
+            && crossed.contains(&at)
+        {
+            let res = shutdown(deps, d, b, at, &period, now, dry_run).await;
+            report
+                .record("dev-shutdown", &format!("{account}/{}", d.env), res)
+                .in_account(account);
         }
     }
     report.finish()
