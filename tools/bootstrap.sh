@@ -40,3 +40,12 @@ if [ ! -x .venv/bin/python ] || ! cmp -s "$req" "$stamp"; then
   .venv/bin/pip install --quiet --disable-pip-version-check -r "$req"
   cp "$req" "$stamp"
 fi
+
+req=tools/requirements-checkov.txt
+stamp=.venv-checkov/.caretaker-requirements
+if [ ! -x .venv-checkov/bin/python ] || ! cmp -s "$req" "$stamp"; then
+  say "installing checkov (pinned) into .venv-checkov: a minute"
+  [ -x .venv-checkov/bin/python ] || python3 -m venv .venv-checkov
+  .venv-checkov/bin/pip install --quiet --disable-pip-version-check -r "$req"
+  cp "$req" "$stamp"
+fi

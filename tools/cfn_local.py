@@ -97,9 +97,10 @@ class Stack:
         raise Unresolvable(name)
 
     def getatt(self, logical, attr):
-        if logical in self.physical and attr in self.physical[logical]:
+        try:
             return self.physical[logical][attr]
-        raise Unresolvable(f"{logical}.{attr}")
+        except KeyError:
+            raise Unresolvable(f"{logical}.{attr}") from None
 
     def sub(self, text, variables):
         def repl(m):
@@ -182,7 +183,10 @@ class Stack:
         walk(r.get("Properties", {}))
         return found & set(self.t["Resources"])
 
-    def deploy(self):
+    def deploy(self, creators=None):
+        """Create every active resource in dependency order (`creators`: type -> function; the
+        local AWS's by default, `PLANNED` to resolve without creating anything)."""
+        creators = CREATORS if creators is None else creators
         todo = dict(self.active())
         while todo:
             ready = [k for k, r in todo.items() if not (self.dependencies(r) & set(todo))]
@@ -192,13 +196,18 @@ class Stack:
                 r = todo.pop(k)
                 props = self.resolve(copy.deepcopy(r.get("Properties", {})))
                 self.resolved[k] = props
-                create = CREATORS.get(r["Type"])
+                create = creators.get(r["Type"])
                 if create is None:
                     self.physical[k] = {"Ref": self.generated_name(k)}
                     self.created[k] = ELSEWHERE.get(r["Type"], "not created locally")
                     continue
                 self.physical[k], self.created[k] = create(self, k, props)
         return self
+
+    def plan(self):
+        """Every resource resolved as a deployment would resolve it, nothing created: names and
+        ARNs of the form AWS gives them (for the tests of AWS's rules over the template)."""
+        return self.deploy(PLANNED)
 
     def generated_name(self, logical, limit=64, lower=False):
         name = f"{self.name}-{logical}-{self.suffix}"[:limit]
@@ -422,3 +431,41 @@ ELSEWHERE = {
     "AWS::EC2::SecurityGroup": "no VPC networking here",
     "AWS::EC2::SecurityGroupIngress": "no VPC networking here",
 }
+
+
+class _Planned(dict):
+    """A planned resource's attributes: the common ones of its type, any other as a placeholder."""
+
+    def __missing__(self, attr):
+        return f"{self['Ref']}.{attr}"
+
+
+def _planned(arn_of, ref="name"):
+    def create(s, k, p):
+        names = {"AWS::SNS::Topic": "TopicName", "AWS::SQS::Queue": "QueueName", "AWS::Lambda::Function": "FunctionName",
+                 "AWS::StepFunctions::StateMachine": "StateMachineName", "AWS::IAM::Role": "RoleName",
+                 "AWS::DynamoDB::Table": "TableName", "AWS::S3::Bucket": "BucketName", "alarm": "AlarmName",
+                 "rule or schedule": "Name", "AWS::Logs::LogGroup": "LogGroupName"}
+        name = next((p[v] for v in names.values() if v in p), None) or s.generated_name(k)
+        arn = arn_of(s, name, p)
+        return _Planned(Ref=arn if ref == "arn" else name, Arn=arn, Name=name, QueueName=name, TopicName=name,
+                        KeyId=name), "planned"
+    return create
+
+
+PLANNED = {
+    "AWS::SNS::Topic": _planned(lambda s, n, p: s.arn("sns", n), ref="arn"),
+    "AWS::SQS::Queue": _planned(lambda s, n, p: s.arn("sqs", n)),
+    "AWS::Lambda::Function": _planned(lambda s, n, p: s.arn("lambda", f"function:{n}")),
+    "AWS::StepFunctions::StateMachine": _planned(lambda s, n, p: s.arn("states", f"stateMachine:{n}"), ref="arn"),
+    "AWS::IAM::Role": _planned(lambda s, n, p: f"arn:{PARTITION}:iam::{s.account}:role{p.get('Path', '/')}{n}"),
+    "AWS::IAM::ManagedPolicy": _planned(lambda s, n, p: f"arn:{PARTITION}:iam::{s.account}:policy/{n}", ref="arn"),
+    "AWS::KMS::Key": _planned(lambda s, n, p: s.arn("kms", f"key/{n}")),
+    "AWS::DynamoDB::Table": _planned(lambda s, n, p: s.arn("dynamodb", f"table/{n}")),
+    "AWS::S3::Bucket": _planned(lambda s, n, p: f"arn:{PARTITION}:s3:::{n.lower()}"),
+    "AWS::Events::Rule": _planned(lambda s, n, p: s.arn("events", f"rule/{n}")),
+    "AWS::Scheduler::Schedule": _planned(lambda s, n, p: s.arn("scheduler", f"schedule/default/{n}")),
+    "AWS::CloudWatch::Alarm": _planned(lambda s, n, p: s.arn("cloudwatch", f"alarm:{n}")),
+}
+PLANNED = {t: PLANNED.get(t, _planned(lambda s, n, p: s.arn("other", n)))
+           for t in {*CREATORS, *ELSEWHERE, *PLANNED}}

@@ -161,7 +161,8 @@ def main():
             "role": role_arn, "env": props.get("Environment", {}).get("Variables", {}),
             "credentials": {k: creds[k] for k in ("AccessKeyId", "SecretAccessKey", "SessionToken")}}
     deployment = {"accounts": accounts, "admins": admins, "functions": functions,
-                  "stacks": {k: {"account": s.account, "name": s.name, "resources": describe(s)} for k, s in stacks.items()}}
+                  "stacks": {k: {"account": s.account, "name": s.name, "params": s.params, "resources": describe(s)}
+                             for k, s in stacks.items()}}
     (STACK / "deployment.json").write_text(json.dumps(deployment, indent=2, default=str))
     (STACK / "translated-template.json").write_text(json.dumps(translated, indent=1, default=str))
     print("  each function runs under its own role:")

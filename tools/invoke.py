@@ -237,6 +237,24 @@ def run(function, selected, dep):
     return results
 
 
+def check_all(dep, write_expected=False):
+    """Every case of every function, each compared with events/expected.json; 1 on any difference."""
+    bad, rows = 0, []
+    for function in FUNCTIONS:
+        for case, answer, err in run(function, cases(function), dep):
+            got, want = verdict(answer, err), EXPECTED.get(f"{function}/{case}", "(none)")
+            bad += got != want
+            rows.append((f"{function}/{case}", want, got, said(answer, err)))
+    width = max(len(r[0]) for r in rows)
+    print(f"{'case':<{width}}  {'expected':<16} {'got':<16}    what it said")
+    for name, want, got, text in rows:
+        print(f"{name:<{width}}  {want:<16} {got:<16} {'✔' if got == want else '✘'}  {text}")
+    print(f"{len(rows) - bad} of {len(rows)} cases behave as expected")
+    if write_expected:
+        (EVENTS / "expected.json").write_text(json.dumps({r[0]: r[2] for r in rows}, indent=2) + "\n")
+    return 1 if bad else 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("function", nargs="?")
@@ -245,20 +263,7 @@ def main():
     ap.add_argument("--write-expected", action="store_true", help="with --all: record what each case did as expected")
     args = ap.parse_args()
     if args.all:
-        dep, bad, rows = deploy(), 0, []
-        for function in FUNCTIONS:
-            for case, answer, err in run(function, cases(function), dep):
-                got, want = verdict(answer, err), EXPECTED.get(f"{function}/{case}", "(none)")
-                bad += got != want
-                rows.append((f"{function}/{case}", want, got, said(answer, err)))
-        width = max(len(r[0]) for r in rows)
-        print(f"{'case':<{width}}  {'expected':<16} {'got':<16}    what it said")
-        for name, want, got, text in rows:
-            print(f"{name:<{width}}  {want:<16} {got:<16} {'✔' if got == want else '✘'}  {text}")
-        print(f"{len(rows) - bad} of {len(rows)} cases behave as expected")
-        if args.write_expected:
-            (EVENTS / "expected.json").write_text(json.dumps({r[0]: r[2] for r in rows}, indent=2) + "\n")
-        return 1 if bad else 0
+        return check_all(deploy(), args.write_expected)
     if args.function not in FUNCTIONS or not args.case or args.case not in cases(args.function):
         known = "\n".join(f"  {f}: {' '.join(cases(f))}" for f in FUNCTIONS)
         raise SystemExit(f"usage: make invoke FN=<function> CASE=<case>; the cases are:\n{known}")

@@ -1,0 +1,266 @@
+"""AWS's rules that moto does not model (it evaluates no KMS key policy, no topic or queue policy, no
+Lambda resource policy, and delivers nothing), checked over the SAM-translated template as
+CloudFormation resolves it in each place the rehearsal deploys it. Each test cites the AWS page it
+encodes; a change to template.yaml that would make AWS drop an alarm, a budget notice or an
+invocation fails here, before any deploy.
+"""
+import fnmatch
+from collections import defaultdict
+
+from conftest import APP_SECRET, DEV, MGMT
+
+# Which services publish to a topic, and whether their requests to KMS carry aws:SourceAccount /
+# aws:SourceArn. CloudWatch's do; for EventBridge AWS says they do not
+# (https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services),
+# and AWS documents none for Budgets' and Cost Anomaly Detection's: a condition there would drop
+# every message, so their topic policy carries the conditions instead.
+SOURCE_KEYS_ON_KMS = {"cloudwatch.amazonaws.com": True, "events.amazonaws.com": False,
+                      "budgets.amazonaws.com": False, "costalerts.amazonaws.com": False}
+
+
+def _list(v):
+    return v if isinstance(v, list) else [v]
+
+
+def resources(s, type_):
+    return [(k, p) for k, p in s.resolved.items() if s.t["Resources"][k]["Type"] == type_]
+
+
+def by_ref(s, type_, ref):
+    """The logical id and properties of the resource of this type whose Ref is `ref`."""
+    found = [(k, p) for k, p in resources(s, type_) if s.physical[k]["Ref"] == ref]
+    assert len(found) == 1, f"no single {type_} with Ref {ref}: {found}"
+    return found[0]
+
+
+def by_arn(s, type_, arn):
+    found = [(k, p) for k, p in resources(s, type_) if s.physical[k]["Arn"] == arn]
+    assert len(found) == 1, f"no single {type_} with ARN {arn}"
+    return found[0]
+
+
+def function(s, name):
+    return next(p for _, p in resources(s, "AWS::Lambda::Function") if p["FunctionName"] == f"caretaker-{name}")
+
+
+def role_statements(s, role_arn):
+    _, role = by_arn(s, "AWS::IAM::Role", role_arn)
+    return [st for pol in role.get("Policies", []) for st in _list(pol["PolicyDocument"]["Statement"])]
+
+
+def cond(st, op, key):
+    """A statement's condition value (None when it has none)."""
+    return (st.get("Condition") or {}).get(op, {}).get(key)
+
+
+def service_principals(st):
+    return set(_list((st.get("Principal") or {}).get("Service", [])))
+
+
+def publishers(s):
+    """{topic ARN: the AWS services that publish to it} in this stack."""
+    out = defaultdict(set)
+    for _, alarm in resources(s, "AWS::CloudWatch::Alarm"):
+        for topic in alarm.get("AlarmActions", []):
+            out[topic].add("cloudwatch.amazonaws.com")
+    # AWS Budgets and Cost Anomaly Detection publish to the topic budget-guard reads.
+    for _, f in resources(s, "AWS::Lambda::Function"):
+        topic = f.get("Environment", {}).get("Variables", {}).get("BUDGET_NOTICE_TOPIC_ARN")
+        if topic:
+            out[topic] |= {"budgets.amazonaws.com", "costalerts.amazonaws.com"}
+    for _, rule in resources(s, "AWS::Events::Rule"):
+        for target in rule.get("Targets", []):
+            if ":sns:" in target["Arn"]:
+                out[target["Arn"]].add("events.amazonaws.com")
+    return out
+
+
+def test_topics_aws_services_publish_to_are_on_a_customer_managed_key_that_lets_exactly_them_in(places):
+    # https://docs.aws.amazon.com/sns/latest/dg/sns-key-management.html#compatibility-with-aws-services
+    # The AWS-managed key alias/aws/sns cannot be used by CloudWatch, Budgets, EventBridge, ...:
+    # its policy cannot be changed, so their messages to a topic encrypted with it are dropped.
+    for place, s in places.items():
+        pubs = publishers(s)
+        assert pubs, f"{place}: no topic any AWS service publishes to"
+        by_key = defaultdict(set)
+        for topic, services in pubs.items():
+            _, props = by_ref(s, "AWS::SNS::Topic", topic)
+            key = props.get("KmsMasterKeyId", "")
+            assert key and not key.startswith("alias/aws/"), f"{place}: {topic} is not on a customer-managed key"
+            key_logical, key_props = by_ref(s, "AWS::KMS::Key", key)
+            # https://docs.aws.amazon.com/kms/latest/developerguide/rotate-keys.html
+            assert key_props.get("EnableKeyRotation") is True, f"{place}: {key_logical} does not rotate"
+            by_key[key_logical] |= services
+        for key_logical, services in by_key.items():
+            statements = _list(s.resolved[key_logical]["KeyPolicy"]["Statement"])
+            granted = set().union(*(service_principals(st) for st in statements))
+            assert granted == services, f"{place}: {key_logical} lets {sorted(granted)} in, its topics' publishers are {sorted(services)}"
+            for st in statements:
+                if not service_principals(st):
+                    continue
+                assert st["Effect"] == "Allow"
+                assert set(_list(st["Action"])) == {"kms:Decrypt", "kms:GenerateDataKey*"}, st
+                for svc in service_principals(st):
+                    if SOURCE_KEYS_ON_KMS[svc]:
+                        assert cond(st, "StringEquals", "aws:SourceAccount") == s.account, st
+                        assert f":{s.account}:" in (cond(st, "ArnLike", "aws:SourceArn") or ""), st
+                    else:
+                        assert not st.get("Condition"), f"{place}: {svc} sends no source keys to KMS; the condition drops its messages: {st}"
+
+
+def test_the_keys_source_condition_covers_every_alarm_that_publishes_through_it(places):
+    # https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/Notify_Users_Alarm_Changes.html
+    # (an alarm's notification to an encrypted topic is dropped unless CloudWatch may use the key
+    # for that alarm: the key policy's aws:SourceArn pattern must match every alarm's ARN).
+    for place, s in places.items():
+        for logical, alarm in resources(s, "AWS::CloudWatch::Alarm"):
+            for topic in alarm["AlarmActions"]:
+                _, t = by_ref(s, "AWS::SNS::Topic", topic)
+                key_logical, _ = by_ref(s, "AWS::KMS::Key", t["KmsMasterKeyId"])
+                patterns = [cond(st, "ArnLike", "aws:SourceArn") or ""
+                            for st in s.resolved[key_logical]["KeyPolicy"]["Statement"]
+                            if "cloudwatch.amazonaws.com" in service_principals(st)]
+                arn = s.physical[logical]["Arn"]
+                assert any(fnmatch.fnmatchcase(arn, p) for p in patterns), f"{place}: {arn} is outside {patterns}"
+
+
+def test_topic_policies_let_each_publishing_service_publish_for_this_account_only(places):
+    # https://docs.aws.amazon.com/sns/latest/dg/sns-access-policy-use-cases.html#source-account-versus-source-owner
+    # https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html
+    source_arn = {"cloudwatch.amazonaws.com": "arn:aws:cloudwatch:{region}:{account}:alarm:",
+                  "budgets.amazonaws.com": "arn:aws:budgets::{account}:"}
+    for place, s in places.items():
+        policies = resources(s, "AWS::SNS::TopicPolicy")
+        for topic, services in publishers(s).items():
+            statements = [st for _, p in policies if topic in p["Topics"] for st in p["PolicyDocument"]["Statement"]]
+            for st in statements:
+                assert "AWS" not in (st.get("Principal") or {}) and st.get("Principal") != "*", f"{place}: {st}"
+            for svc in services:
+                mine = [st for st in statements if svc in service_principals(st)]
+                assert mine, f"{place}: nothing lets {svc} publish to {topic}"
+                for st in mine:
+                    assert st["Effect"] == "Allow" and _list(st["Action"]) == ["sns:Publish"] and st["Resource"] == topic, st
+                    assert cond(st, "StringEquals", "aws:SourceAccount") == s.account, st
+                    if svc in source_arn:
+                        want = source_arn[svc].format(region=s.region, account=s.account)
+                        assert (cond(st, "ArnLike", "aws:SourceArn") or "").startswith(want), st
+
+
+def test_budget_notices_go_to_a_topic_of_the_budgets_own_account(places):
+    # https://docs.aws.amazon.com/cost-management/latest/userguide/budgets-sns-policy.html
+    # A budget notifies only an SNS topic of its own account: budget-guard makes every budget in
+    # the account it runs in (filtered by LinkedAccount), and its topic is of that account.
+    for place, s in places.items():
+        f = function(s, "budget-guard")
+        topic = f["Environment"]["Variables"]["BUDGET_NOTICE_TOPIC_ARN"]
+        assert topic.split(":")[4] == s.account, f"{place}: the budget topic {topic} is not in {s.account}"
+        statements = role_statements(s, f["Role"])
+        budgets = [st for st in statements if any(a.startswith("budgets:") for a in _list(st["Action"]))]
+        assert budgets and all(_list(st["Resource"]) == [f"arn:aws:budgets::{s.account}:budget/*"] for st in budgets), budgets
+        assert not any("sts:AssumeRole" in _list(st["Action"]) for st in statements), "budget-guard needs no role elsewhere"
+
+
+def test_only_secrets_manager_may_invoke_the_rotator_and_only_for_its_secret(places):
+    # https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotating-secrets-required-permissions-function.html
+    dev = places["dev"]
+    rotator = function(dev, "secret-rotator")
+    arn = dev.physical[next(k for k, p in resources(dev, "AWS::Lambda::Function") if p is rotator)]["Arn"]
+    perms = [p for _, p in resources(dev, "AWS::Lambda::Permission") if p["FunctionName"] == arn]
+    assert len(perms) == 1, perms
+    [p] = perms
+    assert p["Principal"] == "secretsmanager.amazonaws.com" and p["Action"] == "lambda:InvokeFunction"
+    assert p.get("SourceArn") == APP_SECRET and p.get("SourceAccount") == DEV
+    [(_, schedule)] = resources(dev, "AWS::SecretsManager::RotationSchedule")
+    assert schedule["RotationLambdaARN"] == arn and schedule["SecretId"] == APP_SECRET
+    actions = {a for st in role_statements(dev, rotator["Role"]) for a in _list(st["Action"])}
+    assert not any(a.startswith(("rds:Modify", "rds:Delete", "secretsmanager:Delete")) for a in actions), actions
+    for place in ("mgmt", "prod"):
+        assert not resources(places[place], "AWS::SecretsManager::RotationSchedule"), place
+
+
+def test_every_lambda_permission_names_its_source_in_this_account(places):
+    # https://docs.aws.amazon.com/lambda/latest/dg/permissions-function-services.html
+    # (without SourceArn any rule, topic or secret of any account could invoke the function).
+    for place, s in places.items():
+        for logical, p in resources(s, "AWS::Lambda::Permission"):
+            assert p["Principal"].endswith(".amazonaws.com"), f"{place} {logical}: {p['Principal']}"
+            assert p.get("SourceArn"), f"{place} {logical} has no SourceArn"
+            assert p["SourceArn"].split(":")[4] in (s.account, ""), f"{place} {logical}: {p['SourceArn']}"
+
+
+def test_each_schedule_runs_as_a_role_that_invokes_only_its_target(places):
+    # https://docs.aws.amazon.com/scheduler/latest/UserGuide/cross-service-confused-deputy-prevention.html
+    # https://docs.aws.amazon.com/scheduler/latest/UserGuide/setting-up.html#setting-up-execution-role
+    # https://docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.html (the DLQ is
+    # written with the execution role)
+    for place, s in places.items():
+        schedules = resources(s, "AWS::Scheduler::Schedule")
+        assert schedules
+        for logical, sch in schedules:
+            target = sch["Target"]
+            _, role = by_arn(s, "AWS::IAM::Role", target["RoleArn"])
+            [trust] = role["AssumeRolePolicyDocument"]["Statement"]
+            assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"} and trust["Action"] == "sts:AssumeRole"
+            assert cond(trust, "StringEquals", "aws:SourceAccount") == s.account
+            pattern = cond(trust, "ArnLike", "aws:SourceArn") or ""
+            assert fnmatch.fnmatchcase(s.physical[logical]["Arn"], pattern), (pattern, s.physical[logical]["Arn"])
+            for other_logical, other in schedules:
+                if other["Target"]["Arn"] != target["Arn"]:
+                    assert not fnmatch.fnmatchcase(s.physical[other_logical]["Arn"], pattern), f"{pattern} trusts {other_logical}"
+            for st in role_statements(s, target["RoleArn"]):
+                actions = set(_list(st["Action"]))
+                if actions & {"lambda:InvokeFunction", "states:StartExecution"}:
+                    assert _list(st["Resource"]) == [target["Arn"]], f"{place} {logical}: {st}"
+                else:
+                    assert actions == {"sqs:SendMessage"} and _list(st["Resource"]) == [target["DeadLetterConfig"]["Arn"]], st
+
+
+def test_the_state_machine_role_is_trusted_for_this_state_machine_and_invokes_only_restore_tester(places):
+    # https://docs.aws.amazon.com/step-functions/latest/dg/procedure-create-iam-role.html
+    for place, s in places.items():
+        [(logical, sm)] = resources(s, "AWS::StepFunctions::StateMachine")
+        _, role = by_arn(s, "AWS::IAM::Role", sm["RoleArn"])
+        [trust] = role["AssumeRolePolicyDocument"]["Statement"]
+        assert trust["Principal"] == {"Service": "states.amazonaws.com"}
+        assert cond(trust, "StringEquals", "aws:SourceAccount") == s.account
+        assert cond(trust, "ArnLike", "aws:SourceArn") == s.physical[logical]["Arn"]
+        fn_arn = s.physical[next(k for k, p in resources(s, "AWS::Lambda::Function")
+                                 if p["FunctionName"] == "caretaker-restore-tester")]["Arn"]
+        for st in role_statements(s, sm["RoleArn"]):
+            actions = set(_list(st["Action"]))
+            if "lambda:InvokeFunction" in actions:
+                assert actions == {"lambda:InvokeFunction"} and _list(st["Resource"]) == [fn_arn, f"{fn_arn}:*"], st
+            else:
+                assert all(a.startswith("xray:") for a in actions), st
+
+
+def test_the_dead_letter_queue_takes_messages_only_from_this_accounts_caretaker_rules(places):
+    # https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html#eb-dlq-perms
+    for place, s in places.items():
+        [(q_logical, _)] = resources(s, "AWS::SQS::Queue")
+        queue = s.physical[q_logical]["Arn"]
+        [(_, policy)] = resources(s, "AWS::SQS::QueuePolicy")
+        [st] = policy["PolicyDocument"]["Statement"]
+        assert st["Principal"] == {"Service": "events.amazonaws.com"} and st["Action"] == "sqs:SendMessage"
+        assert st["Resource"] == queue and cond(st, "StringEquals", "aws:SourceAccount") == s.account
+        pattern = cond(st, "ArnLike", "aws:SourceArn") or ""
+        assert pattern.startswith(f"arn:aws:events:{s.region}:{s.account}:rule/"), pattern
+        for logical, rule in resources(s, "AWS::Events::Rule"):
+            for target in rule["Targets"]:
+                assert target.get("DeadLetterConfig", {}).get("Arn") == queue, f"{place} {logical} keeps no dead letters"
+                assert fnmatch.fnmatchcase(s.physical[logical]["Arn"], pattern), f"{place}: {logical} is outside {pattern}"
+
+
+def test_the_spoke_trusts_only_caretaker_function_roles_of_the_management_account(spoke, places):
+    # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalarn
+    [(_, role)] = resources(spoke, "AWS::IAM::Role")
+    [trust] = role["AssumeRolePolicyDocument"]["Statement"]
+    assert trust["Principal"] == {"AWS": f"arn:aws:iam::{MGMT}:root"}
+    pattern = cond(trust, "ArnLike", "aws:PrincipalArn") or ""
+    s = places["mgmt"]
+    for _, f in resources(s, "AWS::Lambda::Function"):
+        assert fnmatch.fnmatchcase(f["Role"], pattern), f"{f['FunctionName']}'s role is outside {pattern}"
+    function_roles = {f["Role"] for _, f in resources(s, "AWS::Lambda::Function")}
+    for logical, _ in resources(s, "AWS::IAM::Role"):
+        if s.physical[logical]["Arn"] not in function_roles:
+            assert not fnmatch.fnmatchcase(s.physical[logical]["Arn"], pattern), f"the spoke trusts {logical}"
