@@ -197,16 +197,29 @@ def check_action_permitted(self, resource):
     allowed = not why
     _log({**entry, "allowed": allowed, "by": by, **({} if allowed else {"why": why})})
     if not allowed:
-        raise Denied(key.arn, self._action, resource, why)
+        headers = {k.lower(): v for k, v in (self._headers or {}).items()}
+        raise Denied(key.arn, self._action, resource, why, headers.get("content-type", ""))
 
 
 class Denied(AccessDeniedError):
-    """AWS's AccessDenied, worded as AWS words it: who, which action, on what, and why."""
+    """AWS's AccessDenied, worded as AWS words it (who, which action, on what, and why) and in the
+    shape of the service's protocol, as an SDK parses it: moto's own denial is EC2's
+    `<ErrorResponse><Errors>`, in which the SDKs of the query services (STS, RDS, SNS, IAM) find no
+    error code (https://smithy.io/2.0/aws/protocols/aws-query-protocol.html#operation-error-serialization)."""
 
-    def __init__(self, user_arn, action, resource, why):
+    def __init__(self, user_arn, action, resource, why, content_type=""):
         on = f" on resource: {resource}" if resource != "*" else ""
-        _RESTError.__init__(self, "AccessDenied",
-                            f"User: {user_arn} is not authorized to perform: {action}{on} because {why}")
+        message = f"User: {user_arn} is not authorized to perform: {action}{on} because {why}"
+        _RESTError.__init__(self, "AccessDenied", message)
+        if content_type.startswith("application/x-www-form-urlencoded"):  # awsQuery
+            from xmltodict import unparse
+            self.description = unparse({"ErrorResponse": {
+                "Error": {"Type": "Sender", "Code": "AccessDenied", "Message": message},
+                "RequestId": "caretaker-rehearsal"}}, full_document=True)
+        elif "json" in content_type:  # awsJson1_0/1_1 and restJson1: the code is in X-Amzn-ErrorType
+            self.error_type = "AccessDeniedException"
+            self.description = json.dumps({"__type": self.error_type, "message": message})
+            self.content_type = "application/json"
 
 
 ac.IAMRequestBase.check_action_permitted = check_action_permitted

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use aws_config::timeout::TimeoutConfig;
 
-use aws_config::sts::AssumeRoleProvider;
 use aws_config::{BehaviorVersion, SdkConfig};
+use aws_credential_types::Credentials;
 use aws_credential_types::provider::SharedCredentialsProvider;
 use tokio::sync::Mutex;
 
@@ -111,28 +111,45 @@ impl Accounts {
         if let Some(cfg) = cache.get(account) {
             return Ok(cfg.clone());
         }
-        let provider = AssumeRoleProvider::builder(role_arn.clone())
-            .session_name(self.session_name.clone())
-            .configure(&self.base)
-            .build()
-            .await;
-        let cfg = self
-            .base
-            .to_builder()
-            .credentials_provider(SharedCredentialsProvider::new(provider))
-            .build();
-        let actual = account_id(&cfg)
+        // One explicit AssumeRole: a refusal is an `AwsError` like any other (denied, naming the
+        // action and the role), not a credentials-provider failure inside the first real call;
+        // and the answer names the account the credentials act in, so no second call checks it.
+        // The credentials last an hour, past any Lambda's 15 minutes.
+        let out = aws_sdk_sts::Client::new(&self.base)
+            .assume_role()
+            .role_arn(&role_arn)
+            .role_session_name(&self.session_name)
+            .send()
             .await
-            .map_err(|e| SharedError::AssumeRole {
-                role_arn: role_arn.clone(),
-                source: Box::new(e),
-            })?;
+            .map_err(|e| AwsError::new("STS", "AssumeRole", &e).on(role_arn.clone()))?;
+        let acting = out
+            .assumed_role_user
+            .as_ref()
+            .and_then(|u| u.arn.split(':').nth(4).map(str::to_owned));
+        let (Some(c), Some(actual)) = (out.credentials, acting) else {
+            return Err(SharedError::AssumeRole {
+                role_arn,
+                source: "AssumeRole returned no credentials or no assumed-role user".into(),
+            });
+        };
         if actual != account {
             return Err(SharedError::AssumeRole {
                 role_arn,
                 source: format!("credentials act in account {actual}, not {account}").into(),
             });
         }
+        let credentials = Credentials::new(
+            c.access_key_id,
+            c.secret_access_key,
+            Some(c.session_token),
+            std::time::SystemTime::try_from(c.expiration).ok(),
+            "caretaker-assume-role",
+        );
+        let cfg = self
+            .base
+            .to_builder()
+            .credentials_provider(SharedCredentialsProvider::new(credentials))
+            .build();
         cache.insert(account.to_owned(), cfg.clone());
         Ok(cfg)
     }
