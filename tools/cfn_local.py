@@ -13,6 +13,8 @@ import copy
 import hashlib
 import json
 import re
+import shlex
+import tomllib
 from pathlib import Path
 
 
@@ -43,6 +45,15 @@ def translate(path=ROOT / "template.yaml"):
         if r["Type"] == "AWS::Serverless::StateMachine":
             r["Properties"]["DefinitionUri"] = "s3://caretaker-artifacts/statemachine.asl.json"
     return transform(t, {}, NoManagedPolicies())
+
+
+def place_parameters(env):
+    """The switches samconfig.toml's environment for a place sets (`default` is the hub): the
+    rehearsal deploys exactly what `sam deploy --config-env <env>` deploys, ids added."""
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text())
+    line = config[env]["deploy"]["parameters"]["parameter_overrides"]
+    return dict(item.split("=", 1) for item in shlex.split(line))
+
 
 
 class Unresolvable(Exception):

@@ -4,11 +4,13 @@ accounts with IAM enforced (`tools/stack.py run --iam`), and the estate of tools
 
 1. bootstrap: the organization with its dev and prod accounts, and an admin user in each account
    (the only calls moto lets through unsigned; then a probe proves that it enforces IAM);
-2. `template.yaml`, through SAM's own translator, in the management account (`AllowedAccounts` =
-   dev; the seed's budgets as `BudgetsJson`), and `deploy/spoke.yaml` in dev;
+2. `template.yaml`, through SAM's own translator, in the management account with samconfig.toml's
+   hub switches (`DevAccounts` = dev; the seed's budgets as `BudgetsJson`), and
+   `deploy/spoke.yaml` in dev;
 3. the estate (tools/seed.py, each account by its own admin);
-4. `template.yaml` again where a database lives: in dev for its rotator (`AppSecretArn`), in prod
-   for the restore test (its comment: "or in the prod account itself");
+4. `template.yaml` again where a database lives, with samconfig.toml's switches for that place:
+   in dev for its rotator (`AppSecretArn`), in prod for the restore test; each place is checked
+   to hold exactly its functions;
 5. each function's credentials as Lambda gets them: the function's own role, assumed by a
    stand-in for the Lambda service (the user `lambda.amazonaws.com`, which tools/moto_iam.py lets
    assume only roles that trust that service, in its own account).
@@ -26,7 +28,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cfn_local import Stack, load_template, translate  # noqa: E402
+from cfn_local import Stack, load_template, place_parameters, translate  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 STACK = Path(os.environ["CARETAKER_STACK_DIR"])
@@ -34,6 +36,12 @@ ENDPOINT = os.environ["AWS_ENDPOINT_URL"]
 REGION = os.environ.get("AWS_REGION", "us-east-1")
 ADMIN = "caretaker-rehearsal-admin"
 LAMBDA_SERVICE = "lambda.amazonaws.com"
+
+
+# Where each function runs (README "Deploying"): the hub in management; the rotator next to the
+# dev database; the restore test in prod, next to the database it restores.
+PLACEMENT = {"dev-scheduler": "mgmt", "image-promoter": "mgmt", "budget-guard": "mgmt",
+             "secret-rotator": "dev", "restore-tester": "prod"}
 
 
 def session(keys=None):
@@ -132,7 +140,7 @@ def main():
         {"account": accounts["prod"], "env": "prod", "name": "innovate-prod-monthly", "limit": "2000", "tags": {"env": "prod"}},
     ]
     stacks = {"mgmt": deploy("caretaker", translated, {
-        "Environment": "mgmt", "AllowedAccounts": accounts["dev"],
+        **place_parameters("default"), "DevAccounts": accounts["dev"],
         "BudgetsJson": json.dumps(budgets)}, accounts["mgmt"], admins["mgmt"])}
     stacks["spoke-dev"] = deploy("caretaker-spoke", spoke, {
         "ManagementAccountId": accounts["mgmt"], "Environment": "dev"}, accounts["dev"], admins["dev"])
@@ -142,15 +150,15 @@ def main():
     estate = json.loads((STACK / "estate.json").read_text())
 
     stacks["dev"] = deploy("caretaker", translated, {
-        "Environment": "dev", "AppSecretArn": estate["devAppSecretArn"]}, accounts["dev"], admins["dev"])
-    stacks["prod"] = deploy("caretaker", translated, {"Environment": "prod"}, accounts["prod"], admins["prod"])
+        **place_parameters("dev"), "AppSecretArn": estate["devAppSecretArn"]}, accounts["dev"], admins["dev"])
+    stacks["prod"] = deploy("caretaker", translated, place_parameters("prod"), accounts["prod"], admins["prod"])
+    # Each place holds exactly its functions, and the spoke exactly dev-scheduler's role.
+    for place, stack in stacks.items():
+        held = sorted(functions_of(stack))
+        assert held == sorted(b for b, p in PLACEMENT.items() if p == place), f"{place} holds {held}"
 
-    # Where each function runs (README "Deploying"): the hub in management; the rotator next to
-    # the dev database; the restore test in prod.
-    placement = {"dev-scheduler": "mgmt", "image-promoter": "mgmt", "budget-guard": "mgmt",
-                 "secret-rotator": "dev", "restore-tester": "prod"}
     functions = {}
-    for binary, place in placement.items():
+    for binary, place in PLACEMENT.items():
         stack = stacks[place]
         logical, props = functions_of(stack)[binary]
         role_arn = props["Role"]

@@ -93,8 +93,10 @@ def summarize(dep, scenario):
                     actions = st.get("Action", [])
                     grants.append({"role": role, "policy": policy, "sid": st.get("Sid", f"#{i}"), "awsManaged": aws_managed,
                                    "actions": actions if isinstance(actions, list) else [actions]})
-        out[name] = {"calls": [{k: e[k] for k in ("action", "resource", "allowed", "by", "why") if k in e} for e in mine],
-                     "grants": grants}
+        places = {a: env for env, a in dep.accounts.items()}
+        out[name] = {"calls": [{**{k: e[k] for k in ("action", "resource", "allowed", "by", "why") if k in e},
+                                "place": places.get(e["account"], e["account"])} for e in mine],
+                     "home": f["place"], "grants": grants}
     (OUT / f"{scenario}.json").write_text(json.dumps(out, indent=1))
 
 
@@ -223,7 +225,7 @@ def reason_for(function, action):
 def report(scenarios):
     runs = [json.loads((OUT / f"{s}.json").read_text()) for s in scenarios]
     bad = 0
-    print(f"\n{'function':<15} {'calls':>6} {'denied':>7}  IAM actions used (calls)")
+    print(f"\n{'function':<15} {'calls':>6} {'denied':>7}  {'acts in':<10} IAM actions used (calls)")
     unused_rows = []
     for function in runs[0]:
         calls = [c for r in runs for c in r[function]["calls"]]
@@ -233,7 +235,14 @@ def report(scenarios):
         for c in calls:
             for b in c.get("by", []):
                 used_by[(b["policy"], b["sid"])].add(c["action"])
-        print(f"{function:<15} {len(calls):>6} {len(denied):>7}  " + ", ".join(f"{a} ({n})" for a, n in sorted(actions.items())))
+        acts_in = sorted({c["place"] for c in calls})
+        print(f"{function:<15} {len(calls):>6} {len(denied):>7}  {'+'.join(acts_in):<10} "
+              + ", ".join(f"{a} ({n})" for a, n in sorted(actions.items())))
+        # Each function acts in its own account only; dev-scheduler also in the dev accounts, never in prod.
+        allowed = {runs[0][function]["home"]} | ({"dev"} if function == "dev-scheduler" else set())
+        for place in set(acts_in) - allowed:
+            print(f"{'':<31}ACTS IN {place}: it may act only in {', '.join(sorted(allowed))}")
+            bad += 1
         for c in denied:
             print(f"{'':<31}DENIED {c['action']} on {c['resource']}: {c.get('why', '')}")
         bad += len(denied)

@@ -40,7 +40,8 @@ def by_arn(s, type_, arn):
 
 
 def function(s, name):
-    return next(p for _, p in resources(s, "AWS::Lambda::Function") if p["FunctionName"] == f"caretaker-{name}")
+    """A function's resolved properties, or None where this place does not hold it."""
+    return next((p for _, p in resources(s, "AWS::Lambda::Function") if p["FunctionName"] == f"caretaker-{name}"), None)
 
 
 def role_statements(s, role_arn):
@@ -73,6 +74,13 @@ def publishers(s):
             if ":sns:" in target["Arn"]:
                 out[target["Arn"]].add("events.amazonaws.com")
     return out
+
+
+def publishers_named(s, service):
+    """Whether any key or topic policy of this stack lets `service` in."""
+    docs = [p["KeyPolicy"] for _, p in resources(s, "AWS::KMS::Key")] + [
+        p["PolicyDocument"] for _, p in resources(s, "AWS::SNS::TopicPolicy")]
+    return any(service in service_principals(st) for d in docs for st in _list(d["Statement"]))
 
 
 def test_topics_aws_services_publish_to_are_on_a_customer_managed_key_that_lets_exactly_them_in(places):
@@ -152,6 +160,9 @@ def test_budget_notices_go_to_a_topic_of_the_budgets_own_account(places):
     # the account it runs in (filtered by LinkedAccount), and its topic is of that account.
     for place, s in places.items():
         f = function(s, "budget-guard")
+        if f is None:
+            assert not publishers_named(s, "budgets.amazonaws.com"), f"{place}: Budgets let in without budget-guard"
+            continue
         topic = f["Environment"]["Variables"]["BUDGET_NOTICE_TOPIC_ARN"]
         assert topic.split(":")[4] == s.account, f"{place}: the budget topic {topic} is not in {s.account}"
         statements = role_statements(s, f["Role"])
@@ -174,7 +185,7 @@ def test_only_secrets_manager_may_invoke_the_rotator_and_only_for_its_secret(pla
     assert schedule["RotationLambdaARN"] == arn and schedule["SecretId"] == APP_SECRET
     actions = {a for st in role_statements(dev, rotator["Role"]) for a in _list(st["Action"])}
     assert not any(a.startswith(("rds:Modify", "rds:Delete", "secretsmanager:Delete")) for a in actions), actions
-    for place in ("mgmt", "prod"):
+    for place in ("mgmt", "dev-with-scheduler"):
         assert not resources(places[place], "AWS::SecretsManager::RotationSchedule"), place
 
 
@@ -195,7 +206,6 @@ def test_each_schedule_runs_as_a_role_that_invokes_only_its_target(places):
     # written with the execution role)
     for place, s in places.items():
         schedules = resources(s, "AWS::Scheduler::Schedule")
-        assert schedules
         for logical, sch in schedules:
             target = sch["Target"]
             _, role = by_arn(s, "AWS::IAM::Role", target["RoleArn"])
@@ -218,6 +228,9 @@ def test_each_schedule_runs_as_a_role_that_invokes_only_its_target(places):
 def test_the_state_machine_role_is_trusted_for_this_state_machine_and_invokes_only_restore_tester(places):
     # https://docs.aws.amazon.com/step-functions/latest/dg/procedure-create-iam-role.html
     for place, s in places.items():
+        if function(s, "restore-tester") is None:
+            assert not resources(s, "AWS::StepFunctions::StateMachine"), place
+            continue
         [(logical, sm)] = resources(s, "AWS::StepFunctions::StateMachine")
         _, role = by_arn(s, "AWS::IAM::Role", sm["RoleArn"])
         [trust] = role["AssumeRolePolicyDocument"]["Statement"]
@@ -251,16 +264,61 @@ def test_the_dead_letter_queue_takes_messages_only_from_this_accounts_caretaker_
                 assert fnmatch.fnmatchcase(s.physical[logical]["Arn"], pattern), f"{place}: {logical} is outside {pattern}"
 
 
-def test_the_spoke_trusts_only_caretaker_function_roles_of_the_management_account(spoke, places):
+def test_the_spoke_trusts_dev_scheduler_and_no_other_role_of_the_management_account(spoke, places):
     # https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-principalarn
     [(_, role)] = resources(spoke, "AWS::IAM::Role")
     [trust] = role["AssumeRolePolicyDocument"]["Statement"]
     assert trust["Principal"] == {"AWS": f"arn:aws:iam::{MGMT}:root"}
     pattern = cond(trust, "ArnLike", "aws:PrincipalArn") or ""
     s = places["mgmt"]
-    for _, f in resources(s, "AWS::Lambda::Function"):
-        assert fnmatch.fnmatchcase(f["Role"], pattern), f"{f['FunctionName']}'s role is outside {pattern}"
-    function_roles = {f["Role"] for _, f in resources(s, "AWS::Lambda::Function")}
+    scheduler = function(s, "dev-scheduler")["Role"]
+    assert fnmatch.fnmatchcase(scheduler, pattern), f"dev-scheduler's role {scheduler} is outside {pattern}"
     for logical, _ in resources(s, "AWS::IAM::Role"):
-        if s.physical[logical]["Arn"] not in function_roles:
+        if s.physical[logical]["Arn"] != scheduler:
             assert not fnmatch.fnmatchcase(s.physical[logical]["Arn"], pattern), f"the spoke trusts {logical}"
+    # and the hub's dev-scheduler may assume exactly the listed dev accounts' spoke role.
+    assume = [st for st in role_statements(s, scheduler) if "sts:AssumeRole" in _list(st["Action"])]
+    assert [_list(st["Resource"]) for st in assume] == [[f"arn:aws:iam::{DEV}:role/{spoke.physical['SpokeRole']['Ref']}"]]
+
+
+# Which functions each place holds (README "Deploying"), from samconfig.toml's switches.
+HOLDS = {"mgmt": {"dev-scheduler", "image-promoter", "budget-guard"},
+         "mgmt-with-slack": {"dev-scheduler", "image-promoter", "budget-guard"},
+         "dev": {"secret-rotator"}, "prod": {"restore-tester"},
+         "dev-with-scheduler": {"dev-scheduler"}}
+
+
+def test_each_place_holds_exactly_its_functions_and_their_resources(places):
+    for place, s in places.items():
+        held = {p["FunctionName"].removeprefix("caretaker-") for _, p in resources(s, "AWS::Lambda::Function")}
+        assert held == HOLDS[place], place
+        assert bool(resources(s, "AWS::StepFunctions::StateMachine")) == ("restore-tester" in held), place
+        assert bool(resources(s, "AWS::S3::Bucket")) == ("restore-tester" in held), place
+        tables = {k for k, _ in resources(s, "AWS::DynamoDB::Table")}
+        assert ("SchedulerStateTable" in tables) == ("dev-scheduler" in held), place
+        assert ("BudgetStateTable" in tables) == ("budget-guard" in held), place
+        # Every alarm watches something this place holds.
+        for logical, alarm in resources(s, "AWS::CloudWatch::Alarm"):
+            for d in alarm.get("Dimensions", []):
+                if d["Name"] == "FunctionName":
+                    assert d["Value"].removeprefix("caretaker-") in held, f"{place}: {logical} watches {d['Value']}"
+
+
+def test_dev_scheduler_acts_in_the_listed_dev_accounts_or_in_its_own_never_both(places):
+    hub = function(places["mgmt"], "dev-scheduler")
+    assert hub["Environment"]["Variables"]["ALLOWED_ACCOUNTS"] == DEV
+    hub_actions = {a for st in role_statements(places["mgmt"], hub["Role"]) for a in _list(st["Action"])}
+    assert not any(a.startswith(("rds:", "eks:")) for a in hub_actions), hub_actions
+    local = function(places["dev-with-scheduler"], "dev-scheduler")
+    assert local["Environment"]["Variables"]["ALLOWED_ACCOUNTS"] == ""
+    local_actions = {a for st in role_statements(places["dev-with-scheduler"], local["Role"]) for a in _list(st["Action"])}
+    assert "rds:StopDBInstance" in local_actions and "sts:AssumeRole" not in local_actions
+    # In a VPC (a private EKS endpoint), with the subnets and groups given.
+    assert local["VpcConfig"] == {"SubnetIds": ["subnet-1", "subnet-2"], "SecurityGroupIds": ["sg-0sched"]}
+    assert "VpcConfig" not in hub
+    # budget-guard is told the dev accounts it may ask a shutdown for; no other function of any.
+    assert function(places["mgmt"], "budget-guard")["Environment"]["Variables"]["ALLOWED_ACCOUNTS"] == DEV
+    for place, s in places.items():
+        for _, f in resources(s, "AWS::Lambda::Function"):
+            if f["FunctionName"] not in ("caretaker-dev-scheduler", "caretaker-budget-guard"):
+                assert "ALLOWED_ACCOUNTS" not in f.get("Environment", {}).get("Variables", {}), f["FunctionName"]

@@ -7,7 +7,7 @@ import copy
 import pytest
 
 import test_aws_rules as rules
-from conftest import APP_SECRET, DEV, MGMT, PROD, load_template, plan, ROOT
+from conftest import DEV, MGMT, ROOT, load_template, place_parameters, place_stacks, plan
 
 
 def res(t, logical):
@@ -21,8 +21,9 @@ def statement(t, logical, sid):
                 return st
     for key in ("KeyPolicy", "PolicyDocument"):
         for st in res(t, logical).get(key, {}).get("Statement", []):
-            if st.get("Sid") == sid:
-                return st
+            for branch in st["Fn::If"][1:] if "Fn::If" in st else [st]:
+                if isinstance(branch, dict) and branch.get("Sid") == sid:
+                    return branch
     raise KeyError(f"{logical}/{sid}")
 
 
@@ -80,18 +81,23 @@ def test_the_rule_refuses(defect, translated):
     rule, mutate = MUTATIONS[defect]
     t = copy.deepcopy(translated)
     mutate(t)
-    places = {"mgmt": plan(t, {"AllowedAccounts": DEV}, MGMT),
-              "dev": plan(t, {"Environment": "dev", "AppSecretArn": APP_SECRET, "VpcId": "vpc-0abc",
-                              "PrivateSubnetIds": "subnet-1", "DatabaseSecurityGroupId": "sg-0db"}, DEV),
-              "prod": plan(t, {"Environment": "prod"}, PROD)}
+    places = place_stacks(t)
     with pytest.raises(AssertionError):
         rule(places)
 
 
-def test_the_spoke_rule_refuses_a_trust_of_every_role_of_the_management_account(places):
+def test_the_spoke_rule_refuses_a_trust_of_every_caretaker_role(places):
     t = load_template(ROOT / "deploy/spoke.yaml")
     t["Resources"]["SpokeRole"]["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]["ArnLike"][
-        "aws:PrincipalArn"] = {"Fn::Sub": "arn:${AWS::Partition}:iam::${ManagementAccountId}:role/*"}
+        "aws:PrincipalArn"] = {"Fn::Sub": "arn:${AWS::Partition}:iam::${ManagementAccountId}:role/caretaker/*"}
     with pytest.raises(AssertionError):
-        rules.test_the_spoke_trusts_only_caretaker_function_roles_of_the_management_account(
+        rules.test_the_spoke_trusts_dev_scheduler_and_no_other_role_of_the_management_account(
             plan(t, {"ManagementAccountId": MGMT}, DEV, "caretaker-spoke"), places)
+
+
+def test_the_placement_rule_refuses_a_hub_that_also_runs_the_restore_test(translated):
+    t = copy.deepcopy(translated)
+    places = place_stacks(t)
+    places["mgmt"] = plan(t, {**place_parameters("default"), "DevAccounts": DEV, "DeployRestoreTester": "true"}, MGMT)
+    with pytest.raises(AssertionError):
+        rules.test_each_place_holds_exactly_its_functions_and_their_resources(places)
