@@ -151,7 +151,11 @@ def main():
 
     stacks["dev"] = deploy("caretaker", translated, {
         **place_parameters("dev"), "AppSecretArn": estate["devAppSecretArn"]}, accounts["dev"], admins["dev"])
-    stacks["prod"] = deploy("caretaker", translated, place_parameters("prod"), accounts["prod"], admins["prod"])
+    prod = estate["prod"]  # the restore test in the prod VPC, restoring into the isolated subnet group
+    stacks["prod"] = deploy("caretaker", translated, {
+        **place_parameters("prod"), "VpcId": prod["vpcId"], "PrivateSubnetIds": ",".join(prod["subnets"]),
+        "RestoreSubnetGroup": prod["restoreSubnetGroup"], "RestoreSecurityGroups": prod["restoreSecurityGroup"]},
+        accounts["prod"], admins["prod"])
     # Each place holds exactly its functions, and the spoke exactly dev-scheduler's role.
     for place, stack in stacks.items():
         held = sorted(functions_of(stack))

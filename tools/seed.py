@@ -148,12 +148,35 @@ def main():
     add("dev", "eks-nodegroup", "innovate-dev/addons", instanceType="t3.small", size="2 (min 2, max 3)")
     seed_kubernetes(add)
 
+    # Prod: a VPC with private subnets in two AZs (multi-AZ), the database's security group, and an
+    # isolated DB subnet group and security group for the restore test's throwaway instances.
+    ec2 = client("ec2", "prod")
+    vpc_id = ec2.create_vpc(CidrBlock="10.20.0.0/16", TagSpecifications=[
+        {"ResourceType": "vpc", "Tags": taglist({**TAGS("prod"), "Name": "innovate-prod"})}])["Vpc"]["VpcId"]
+    subnets = [ec2.create_subnet(VpcId=vpc_id, CidrBlock=f"10.20.{i}.0/24", AvailabilityZone=f"us-east-1{az}",
+                                 TagSpecifications=[{"ResourceType": "subnet", "Tags": taglist(
+                                     {**TAGS("prod"), "Name": f"innovate-prod-private-{az}"})}])["Subnet"]["SubnetId"]
+               for i, az in ((1, "a"), (2, "b"))]
+    groups = {name: ec2.create_security_group(GroupName=name, Description=desc, VpcId=vpc_id)["GroupId"]
+              for name, desc in (("innovate-prod-db", "innovate prod database"),
+                                 ("innovate-prod-restore-test", "restored instances: no route from the app"))}
+    for name, desc in (("innovate-prod-db", "the production database"),
+                       ("innovate-prod-restore", "isolated: restore tests only")):
+        client("rds", "prod").create_db_subnet_group(DBSubnetGroupName=name, DBSubnetGroupDescription=desc,
+                                                     SubnetIds=subnets, Tags=taglist(TAGS("prod")))
+    add("prod", "vpc", "innovate-prod", subnets=" ".join(subnets))
+    add("prod", "db-subnet-group", "innovate-prod-restore", securityGroup=groups["innovate-prod-restore-test"])
+    estate["prod"] = {"vpcId": vpc_id, "subnets": subnets, "restoreSubnetGroup": "innovate-prod-restore",
+                      "restoreSecurityGroup": groups["innovate-prod-restore-test"], "dbSecurityGroup": groups["innovate-prod-db"]}
+
     for env, multi_az, retention, klass in (("dev", False, 1, "db.t4g.small"), ("prod", True, 7, "db.t4g.small")):
         rds = client("rds", env)
         rds.create_db_instance(DBInstanceIdentifier=f"innovate-{env}-db", Engine="postgres", EngineVersion="15.7",
                                DBInstanceClass=klass, AllocatedStorage=20, MasterUsername="innovate_admin",
                                MasterUserPassword="seed-" + os.urandom(8).hex(), MultiAZ=multi_az,
                                BackupRetentionPeriod=retention, StorageEncrypted=True, DBName="innovate",
+                               **({"DBSubnetGroupName": "innovate-prod-db",
+                                   "VpcSecurityGroupIds": [estate["prod"]["dbSecurityGroup"]]} if env == "prod" else {}),
                                Tags=taglist({**TAGS(env), **({"caretaker/schedule": "office-hours"} if env == "dev" else {})}))
         snaps = rds.describe_db_snapshots(DBInstanceIdentifier=f"innovate-{env}-db", SnapshotType="automated")
         add(env, "rds-instance", f"innovate-{env}-db", cls=klass, multiAZ=multi_az,

@@ -9,6 +9,7 @@ pub mod error;
 pub mod guard;
 pub mod incoming;
 pub mod notify;
+pub mod once;
 #[cfg(feature = "postgres")]
 pub mod pg;
 pub mod report;

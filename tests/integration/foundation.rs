@@ -388,14 +388,19 @@ fn the_state_machine_definition_is_well_formed_and_retries_lambdas_transient_err
     }
 }
 
-/// No stack-name trap: SAM names function roles `<StackName>-<Fn>Role-<id>`, so the spoke trusts
-/// the path every Caretaker role is created under, not a name prefix.
+/// No stack-name trap, and dev-scheduler's role alone: SAM names function roles
+/// `<StackName>-<Fn>Role-<id>`, so the spoke trusts the path dev-scheduler's role is created
+/// under (its own), not a name prefix; every other function's role is outside that path.
 #[test]
-fn the_spoke_trusts_the_function_roles_whatever_the_stack_is_called() {
+fn the_spoke_trusts_dev_scheduler_s_role_whatever_the_stack_is_called() {
     let t: serde_yaml_ng::Value =
         serde_yaml_ng::from_str(include_str!("../../template.yaml")).unwrap();
-    let path = t["Globals"]["Function"]["RolePath"].as_str().unwrap();
-    assert_eq!(path, "/caretaker/");
+    let global = t["Globals"]["Function"]["RolePath"].as_str().unwrap();
+    assert_eq!(global, "/caretaker/");
+    let scheduler = t["Resources"]["DevSchedulerFunction"]["Properties"]["RolePath"]
+        .as_str()
+        .unwrap();
+    assert_eq!(scheduler, "/caretaker/dev-scheduler/");
     let spoke: serde_yaml_ng::Value =
         serde_yaml_ng::from_str(include_str!("../../deploy/spoke.yaml")).unwrap();
     let trust =
@@ -404,17 +409,16 @@ fn the_spoke_trusts_the_function_roles_whatever_the_stack_is_called() {
         serde_yaml_ng::Value::Tagged(t) => t.value.as_str().unwrap().to_owned(),
         other => panic!("{other:?}"),
     };
-    assert!(arn.ends_with(&format!(":role{path}*")), "{arn}");
+    assert!(arn.ends_with(&format!(":role{scheduler}*")), "{arn}");
     for (id, r) in t["Resources"].as_mapping().unwrap() {
         if r["Type"] == "AWS::Serverless::Function" {
             assert!(
                 r["Properties"].get("Role").is_none(),
                 "{id:?}: its own role, under the path"
             );
-            assert!(
-                r["Properties"].get("RolePath").is_none_or(|p| p == path),
-                "{id:?}"
-            );
+            let own = id.as_str() == Some("DevSchedulerFunction");
+            let path = r["Properties"]["RolePath"].as_str().unwrap_or(global);
+            assert_eq!(path == scheduler, own, "{id:?}: {path}");
         }
     }
 }

@@ -712,3 +712,71 @@ async fn the_report_says_why_for_every_resource_it_decided() {
         "within Mon-Fri 07:00-20:00 UTC"
     );
 }
+
+#[tokio::test]
+async fn a_failure_over_eight_runs_is_said_once_again_a_day_later_and_once_when_it_clears() {
+    // GIVEN a dev database whose schedule tag names no schedule: every run fails on it, the same way.
+    let fx = Fx::new("").await;
+    fx.db(
+        "typo-db",
+        &[("env", "dev"), ("caretaker/schedule", "office-hourz")],
+    )
+    .await;
+    let start: chrono::DateTime<chrono::Utc> = NIGHT.parse().unwrap();
+    let reconcile = |at: chrono::DateTime<chrono::Utc>| serde_json::json!({"action": "reconcile", "at": at.to_rfc3339()});
+    // WHEN the periodic run meets it 8 times, 15 minutes apart
+    let mut told = Vec::new();
+    for i in 0..8 {
+        let r = fx
+            .invoke(reconcile(start + chrono::Duration::minutes(15 * i)))
+            .await;
+        assert_eq!(r.totals.failed, 1, "{r:?}");
+        let db = r.resources.iter().find(|x| x.id == "typo-db").unwrap();
+        told.push(db.details["told"].as_str().unwrap().to_owned());
+    }
+    // THEN it is said once, when it starts
+    let msgs = fx.messages().await;
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    assert!(
+        msgs[0].contains("typo-db") && msgs[0].contains("office-hourz"),
+        "{}",
+        msgs[0]
+    );
+    assert_eq!(told[0], "first");
+    assert!(told[1..].iter().all(|t| t == "quiet"), "{told:?}");
+    // a day later, still failing: said again, with since when
+    fx.invoke(reconcile(
+        start + chrono::Duration::hours(24) + chrono::Duration::minutes(15),
+    ))
+    .await;
+    let msgs = fx.messages().await;
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    assert!(msgs[0].contains("still failing, since"), "{}", msgs[0]);
+    // fixed by a person: said once that it works again, then nothing
+    let arn = format!("arn:aws:rds:us-east-1:{}:db:typo-db", fx.dev);
+    fx.rds()
+        .add_tags_to_resource()
+        .resource_name(&arn)
+        .tags(
+            Tag::builder()
+                .key("caretaker/schedule")
+                .value("office-hours")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let later = start + chrono::Duration::hours(24) + chrono::Duration::minutes(30);
+    let r = fx.invoke(reconcile(later)).await;
+    assert_eq!(r.totals.failed, 0, "{r:?}");
+    let msgs = fx.messages().await;
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    assert!(
+        msgs[0].contains("failures cleared") && msgs[0].contains("works again"),
+        "{}",
+        msgs[0]
+    );
+    fx.invoke(reconcile(later + chrono::Duration::minutes(15)))
+        .await;
+    assert_eq!(fx.messages().await, Vec::<String>::new());
+}

@@ -71,6 +71,9 @@ pub struct Memory {
     /// makes it, it is still routine, not drift.
     pub pending: BTreeSet<String>,
     pub hold: Option<Hold>,
+    /// Failures already said (`kind id` → cause, since, last said): each is said when it
+    /// starts, at most daily while it lasts, and when it clears (`caretaker_shared::once`).
+    pub failures: BTreeMap<String, caretaker_shared::once::Failing>,
 }
 
 /// A forced `shutdown` (budget-guard's, or a person's) or `startup`: it holds each resource in
@@ -245,6 +248,7 @@ impl Decider {
             last_run: Some(self.now),
             pending: seen.pending.into_iter().take(PENDING_CAP).collect(),
             hold,
+            failures: self.memory.failures.clone(),
         })
     }
 }
@@ -756,6 +760,7 @@ mod tests {
                 last_run: Some(at(last_run)),
                 pending: pending.iter().map(|s| s.to_string()).collect(),
                 hold: None,
+                failures: Default::default(),
             },
             last_run: Some(at(last_run)),
             seen: Default::default(),

@@ -6,11 +6,14 @@
 //! run over an unchanged world makes no mutating call; remembered node group sizes and replica
 //! counts are written only from a non-zero size, so a second shutdown cannot overwrite them with zero.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use caretaker_shared::incoming::Incoming;
+use caretaker_shared::once::{self, Cleared, Failing, Said};
 use caretaker_shared::report::{Outcome, RunReport};
 use caretaker_shared::telemetry::Invocation;
 use caretaker_shared::{Guard, error::chain};
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use tracing::warn;
 
@@ -30,8 +33,8 @@ pub async fn handle(
     Invocation::for_event(FUNCTION, &event)
         .run(async {
             let req = event::parse(event.payload.into_value()?)?;
-            let report = run(deps, &req).await;
-            if let Some(n) = messages::notification(&report, req.account.as_deref()) {
+            let (report, cleared) = run_and_remember(deps, &req).await;
+            if let Some(n) = messages::notification(&report, req.account.as_deref(), &cleared) {
                 deps.notifiers.send(&n).await;
             }
             Ok(report)
@@ -43,10 +46,18 @@ fn guard(deps: &Deps) -> Guard {
     Guard::new(&deps.config.common, Some(deps.accounts.home_account()))
 }
 
+/// The run's report (what `handle` returns).
 pub async fn run(deps: &Deps, req: &Request) -> RunReport {
+    run_and_remember(deps, req).await.0
+}
+
+/// The run, and the failures remembered from earlier runs that this one found cleared. Each
+/// failure in the report carries `told` (first, again or quiet: `caretaker_shared::once`).
+pub async fn run_and_remember(deps: &Deps, req: &Request) -> (RunReport, Vec<Cleared>) {
     let now = req.at.unwrap_or_else(Utc::now);
     let dry_run = req.dry_run || deps.config.common.dry_run || req.action == Action::Status;
     let mut report = RunReport::new(FUNCTION, req.action.as_str(), dry_run);
+    let mut cleared = Vec::new();
     let accounts: Vec<String> = match &req.account {
         Some(a) => vec![a.clone()],
         None if deps.config.common.allowed_accounts.is_empty() => {
@@ -69,15 +80,10 @@ pub async fn run(deps: &Deps, req: &Request) -> RunReport {
             );
             continue;
         }
-        let cfg = match deps.accounts.config_for(&account).await {
-            Ok(c) => c,
-            Err(e) => {
-                report.record("account", &account, Outcome::failed(chain(&e)));
-                continue;
-            }
-        };
+        let first = report.resources.len();
         // The memory is read even for a dry run (it decides holds and drift) but written only
-        // after a real one, and never over a memory that could not be read.
+        // after a real one, and never over a memory that could not be read. It lives in this
+        // account's table, so it is read even when the account cannot be reached.
         let memory = match &deps.state {
             None => Ok(Memory::default()),
             Some(state) => state.load(&account).await,
@@ -93,6 +99,23 @@ pub async fn run(deps: &Deps, req: &Request) -> RunReport {
             );
             Memory::default()
         });
+        let remembered = memory.failures.clone();
+        let cfg = match deps.accounts.config_for(&account).await {
+            Ok(c) => c,
+            Err(e) => {
+                report.record("account", &account, Outcome::failed(chain(&e)));
+                let said = say_once(&mut report, first, &account, false, now, &remembered);
+                if !dry_run && readable && said.changed(&remembered) {
+                    let kept = Memory {
+                        failures: said.memory,
+                        ..memory
+                    };
+                    save(deps, &account, &kept, &mut report).await;
+                }
+                cleared.extend(said.cleared);
+                continue;
+            }
+        };
         let layer = Layer {
             deps,
             cfg: &cfg,
@@ -124,11 +147,66 @@ pub async fn run(deps: &Deps, req: &Request) -> RunReport {
             layer.nodegroups(&clusters, r).await;
             layer.databases(r).await;
         }
+        let said = say_once(r, first, &account, true, now, &remembered);
         if !dry_run && readable {
-            layer.remember(req.action, r).await;
+            layer.remember(req.action, &said, r).await;
+        }
+        cleared.extend(said.cleared);
+    }
+    (report.finish(), cleared)
+}
+
+/// Which of this account's failures (the report's entries from `first` on) to say: each is
+/// marked `told` first, again or quiet, and the remembered ones whose resource worked clear.
+fn say_once(
+    report: &mut RunReport,
+    first: usize,
+    account: &str,
+    reached: bool,
+    now: DateTime<Utc>,
+    remembered: &BTreeMap<String, Failing>,
+) -> Said {
+    let key = |kind: &str, id: &str| format!("{kind} {id}");
+    let mut current = BTreeMap::new();
+    let mut seen = BTreeSet::new();
+    if reached {
+        seen.insert(key("account", account));
+    }
+    for r in &report.resources[first..] {
+        match &r.outcome {
+            Outcome::Failed { error } => {
+                current.insert(key(&r.kind, &r.id), once::cause_of(error));
+            }
+            _ => {
+                seen.insert(key(&r.kind, &r.id));
+            }
         }
     }
-    report.finish()
+    let said = once::decide(now, &current, &seen, remembered);
+    for r in &mut report.resources[first..] {
+        let k = key(&r.kind, &r.id);
+        if let (Some(tell), Some(f)) = (said.tell.get(&k), said.memory.get(&k)) {
+            r.details.insert("told".into(), tell.as_str().into());
+            r.details
+                .insert("failingSince".into(), f.since.to_rfc3339().into());
+        }
+    }
+    said
+}
+
+async fn save(deps: &Deps, account: &str, memory: &Memory, report: &mut RunReport) {
+    let Some(state) = &deps.state else {
+        return;
+    };
+    if let Err(e) = state.save(account, memory).await {
+        report.record(
+            "scheduler-state",
+            account,
+            Outcome::failed(format!(
+                "memory not written (the next run may report routine changes as drift): {e}"
+            )),
+        );
+    }
 }
 
 /// One account's run: its clients, its decider, and how many calls may be in flight.
@@ -147,8 +225,9 @@ impl Layer<'_> {
     }
 
     /// Writes the account's memory when the run has news: a forced action's hold, a change, a
-    /// transition seen, pending changes. A failed write is reported; the run stands.
-    async fn remember(&self, action: Action, report: &mut RunReport) {
+    /// transition seen, pending changes, failures said or cleared. A failed write is reported;
+    /// the run stands.
+    async fn remember(&self, action: Action, said: &Said, report: &mut RunReport) {
         let hold = match action {
             Action::Shutdown => Some(Hold {
                 up: false,
@@ -160,28 +239,23 @@ impl Layer<'_> {
             }),
             Action::Reconcile | Action::Status => None,
         };
-        let Some(memory) = self.decider.memory_after(hold) else {
-            return;
+        let memory = match self.decider.memory_after(hold) {
+            Some(m) => m,
+            None if said.changed(&self.decider.memory.failures) => self.decider.memory.clone(),
+            None => return,
         };
-        let Some(state) = &self.deps.state else {
-            if hold.is_some() {
-                warn!(
-                    account = self.account(),
-                    "no STATE_TABLE: the forced {} holds only until the next periodic run",
-                    action.as_str()
-                );
-            }
-            return;
+        let memory = Memory {
+            failures: said.memory.clone(),
+            ..memory
         };
-        if let Err(e) = state.save(self.account(), &memory).await {
-            report.record(
-                "scheduler-state",
-                self.account(),
-                Outcome::failed(format!(
-                    "memory not written (the next run may report routine changes as drift): {e}"
-                )),
+        if self.deps.state.is_none() && hold.is_some() {
+            warn!(
+                account = self.account(),
+                "no STATE_TABLE: the forced {} holds only until the next periodic run",
+                action.as_str()
             );
         }
+        save(self.deps, self.account(), &memory, report).await;
     }
 
     /// The account's EKS clusters, described once for node groups and workloads.

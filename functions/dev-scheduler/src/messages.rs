@@ -1,9 +1,11 @@
 //! What the team hears about a run: failures (the next run retries them, but someone may have
 //! to act), corrected drift with its cause, and a shutdown budget-guard asked for. A routine
-//! transition (the schedule's own change), and any dry run, says nothing. Pure: built from the
-//! run report.
+//! transition (the schedule's own change), and any dry run, says nothing. A failure is said when
+//! it starts, at most daily while it lasts (`told` in the report) and once when it clears, never
+//! every run. Pure: built from the run report.
 
 use caretaker_shared::notify::{Notification, Severity};
+use caretaker_shared::once::Cleared;
 use caretaker_shared::report::{Outcome, RunReport};
 use serde_json::Value;
 
@@ -13,21 +15,31 @@ const SHOWN: usize = 10;
 pub(crate) fn notification(
     report: &RunReport,
     budget_account: Option<&str>,
+    cleared: &[Cleared],
 ) -> Option<Notification> {
     if report.dry_run {
         return None;
     }
+    let told = |r: &&caretaker_shared::report::ResourceResult| {
+        r.details.get("told").and_then(Value::as_str) != Some("quiet")
+    };
+    let all_failed = report
+        .resources
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Failed { .. }))
+        .count();
     let failed: Vec<_> = report
         .resources
         .iter()
         .filter(|r| matches!(r.outcome, Outcome::Failed { .. }))
+        .filter(told)
         .collect();
     let drift: Vec<_> = report
         .resources
         .iter()
         .filter(|r| r.details.get("drift") == Some(&Value::Bool(true)))
         .collect();
-    if failed.is_empty() && drift.is_empty() && budget_account.is_none() {
+    if failed.is_empty() && drift.is_empty() && budget_account.is_none() && cleared.is_empty() {
         return None;
     }
     let action = report.action.as_str();
@@ -39,7 +51,7 @@ pub(crate) fn notification(
         };
         let title = format!(
             "dev-scheduler {action}: {} of {} resources failed",
-            failed.len(),
+            all_failed,
             report.resources.len()
         );
         (severity, title)
@@ -48,7 +60,7 @@ pub(crate) fn notification(
             Severity::Info,
             format!("dev-scheduler: dev ({account}) shut down as budget-guard asked"),
         )
-    } else {
+    } else if !drift.is_empty() {
         (
             Severity::Info,
             format!(
@@ -56,12 +68,41 @@ pub(crate) fn notification(
                 drift.len()
             ),
         )
+    } else {
+        (
+            Severity::Info,
+            format!("dev-scheduler: {} failures cleared", cleared.len()),
+        )
     };
     let mut n = Notification::new(severity, title).fact("Summary", &report.summary);
     for r in failed.iter().take(SHOWN) {
         if let Outcome::Failed { error } = &r.outcome {
-            n = n.fact(format!("✘ {} {}", r.kind, r.id), error);
+            let text = match (
+                r.details.get("told").and_then(Value::as_str),
+                r.details.get("failingSince").and_then(Value::as_str),
+            ) {
+                (Some("again"), Some(since)) => format!("{error} (still failing, since {since})"),
+                _ => error.clone(),
+            };
+            n = n.fact(format!("✘ {} {}", r.kind, r.id), text);
         }
+    }
+    let quiet = all_failed - failed.len();
+    if quiet > 0 {
+        n = n.fact(
+            "Still failing",
+            format!("{quiet} more, said already (each again daily while it lasts)"),
+        );
+    }
+    for c in cleared.iter().take(SHOWN) {
+        n = n.fact(
+            format!("✔ {}", c.key),
+            format!(
+                "works again (failing since {}: {})",
+                c.failing.since.to_rfc3339(),
+                c.failing.cause
+            ),
+        );
     }
     for r in drift.iter().take(SHOWN) {
         if let Outcome::Changed { action } = &r.outcome {
@@ -72,14 +113,16 @@ pub(crate) fn notification(
             n = n.fact(format!("↻ {} {}", r.kind, r.id), text);
         }
     }
-    let hidden = failed.len().saturating_sub(SHOWN) + drift.len().saturating_sub(SHOWN);
+    let hidden = failed.len().saturating_sub(SHOWN)
+        + drift.len().saturating_sub(SHOWN)
+        + cleared.len().saturating_sub(SHOWN);
     if hidden > 0 {
         n = n.fact(
             "More",
             format!("{hidden} more in the run report (function logs)"),
         );
     }
-    Some(n.action(if !failed.is_empty() {
+    Some(n.action(if !failed.is_empty() || quiet > 0 {
         "Fix the cause named above; the next periodic run retries what failed."
     } else if budget_account.is_some() {
         "Nothing, if dev can wait: each resource comes back at its next scheduled start. To bring dev up now, invoke dev-scheduler with {\"action\": \"startup\"}."
@@ -100,7 +143,7 @@ mod tests {
     fn a_routine_night_says_nothing() {
         let mut r = report("shutdown", false);
         r.record("rds-instance", "db", Outcome::changed("stopped"));
-        assert_eq!(notification(&r.finish(), None), None);
+        assert_eq!(notification(&r.finish(), None, &[]), None);
     }
 
     #[test]
@@ -108,7 +151,7 @@ mod tests {
         let mut r = report("reconcile", false);
         r.record("rds-cluster", "aurora-dev", Outcome::changed("stopped"))
             .detail("drift", true);
-        let n = notification(&r.finish(), None).unwrap();
+        let n = notification(&r.finish(), None, &[]).unwrap();
         assert!(n.title.contains("1 resources found away"), "{n:?}");
         assert!(n.facts.iter().any(|(k, _)| k == "↻ rds-cluster aurora-dev"));
     }
@@ -117,10 +160,48 @@ mod tests {
     fn a_failed_startup_is_critical_and_a_dry_run_is_silent() {
         let mut r = report("startup", false);
         r.record("rds-instance", "db", Outcome::failed("boom"));
-        let n = notification(&r.clone().finish(), None).unwrap();
+        let n = notification(&r.clone().finish(), None, &[]).unwrap();
         assert_eq!(n.severity, Severity::Critical);
         let mut d = report("startup", true);
         d.record("rds-instance", "db", Outcome::failed("boom"));
-        assert_eq!(notification(&d.finish(), None), None);
+        assert_eq!(notification(&d.finish(), None, &[]), None);
+    }
+
+    #[test]
+    fn a_failure_said_already_is_not_said_again_and_a_cleared_one_is() {
+        use caretaker_shared::once::Failing;
+        use chrono::{TimeZone, Utc};
+        let mut r = report("reconcile", false);
+        r.record("account", "222222222222", Outcome::failed("denied"))
+            .detail("told", "quiet");
+        assert_eq!(notification(&r.clone().finish(), None, &[]), None);
+        let since = Utc.with_ymd_and_hms(2026, 12, 1, 21, 0, 0).unwrap();
+        let cleared = [Cleared {
+            key: "rds-instance db".into(),
+            failing: Failing {
+                cause: "stop failed: denied".into(),
+                since,
+                told: since,
+            },
+        }];
+        let mut ok = report("reconcile", false);
+        ok.record("rds-instance", "db", Outcome::Unchanged);
+        let n = notification(&ok.finish(), None, &cleared).unwrap();
+        assert_eq!(n.severity, Severity::Info);
+        assert!(n.title.contains("1 failures cleared"), "{n:?}");
+        assert!(n.facts.iter().any(|(k, v)| k == "✔ rds-instance db"
+            && v.contains("works again")
+            && v.contains("stop failed: denied")));
+        let mut again = report("reconcile", false);
+        again
+            .record("account", "222222222222", Outcome::failed("denied"))
+            .detail("told", "again")
+            .detail("failingSince", "2026-12-01T21:00:00+00:00");
+        let n = notification(&again.finish(), None, &[]).unwrap();
+        assert!(
+            n.facts
+                .iter()
+                .any(|(_, v)| v.contains("still failing, since 2026-12-01T21:00:00+00:00"))
+        );
     }
 }

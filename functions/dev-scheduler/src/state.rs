@@ -6,6 +6,7 @@ use std::collections::{BTreeSet, HashMap};
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use caretaker_shared::aws::{AwsError, aws_err};
+use caretaker_shared::once::Failing;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{Hold, Memory};
@@ -54,10 +55,28 @@ impl State {
             (Some(up), Some(at)) => Some(Hold { up: *up, at }),
             _ => None,
         };
+        let failures = match item.get("failures").and_then(|v| v.as_m().ok()) {
+            Some(m) => m
+                .iter()
+                .filter_map(|(k, v)| {
+                    let f = v.as_m().ok()?;
+                    Some((
+                        k.clone(),
+                        Failing {
+                            cause: f.get("cause")?.as_s().ok()?.clone(),
+                            since: time(f, "since")?,
+                            told: time(f, "told")?,
+                        },
+                    ))
+                })
+                .collect(),
+            None => Default::default(),
+        };
         Ok(Memory {
             last_run: time(&item, "lastRun"),
             pending,
             hold,
+            failures,
         })
     }
 
@@ -71,6 +90,21 @@ impl State {
                 "pending",
                 AttributeValue::L(m.pending.iter().cloned().map(AttributeValue::S).collect()),
             );
+        if !m.failures.is_empty() {
+            let failures = m
+                .failures
+                .iter()
+                .map(|(k, f)| {
+                    let item = HashMap::from([
+                        ("cause".to_owned(), AttributeValue::S(f.cause.clone())),
+                        ("since".to_owned(), AttributeValue::S(f.since.to_rfc3339())),
+                        ("told".to_owned(), AttributeValue::S(f.told.to_rfc3339())),
+                    ]);
+                    (k.clone(), AttributeValue::M(item))
+                })
+                .collect();
+            put = put.item("failures", AttributeValue::M(failures));
+        }
         if let Some(t) = m.last_run {
             put = put.item("lastRun", AttributeValue::S(t.to_rfc3339()));
         }
