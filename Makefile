@@ -36,9 +36,10 @@ unit-and-integration:
 	tools/stack.py run -- cargo test --workspace --lib --bins --tests
 
 lint-template:
-	@echo "==> cfn-lint and sam validate --lint"
+	@echo "==> cfn-lint and sam validate --lint, for every place samconfig.toml deploys to"
 	cfn-lint template.yaml deploy/spoke.yaml
-	sam validate --lint --template-file template.yaml --region $(AWS_DEFAULT_REGION)
+	$(VENV)/bin/python tools/lint_places.py
+	for env in default dev prod; do sam validate --lint --template-file template.yaml --region $(AWS_DEFAULT_REGION) --config-env $$env; done
 
 ## aws-rules: AWS's rules that moto does not model (key, topic, queue and Lambda policies, roles' trust), over the translated template
 aws-rules: bootstrap

@@ -9,8 +9,9 @@ accounts with IAM enforced (`tools/stack.py run --iam`), and the estate of tools
    `deploy/spoke.yaml` in dev;
 3. the estate (tools/seed.py, each account by its own admin);
 4. `template.yaml` again where a database lives, with samconfig.toml's switches for that place:
-   in dev for its rotator (`AppSecretArn`), in prod for the restore test; each place is checked
-   to hold exactly its functions;
+   in dev for its rotator (`AppSecretArn`), in prod for the restore test (in the seed's prod VPC,
+   restoring into its isolated DB subnet group); each place is checked to hold exactly its
+   functions;
 5. each function's credentials as Lambda gets them: the function's own role, assumed by a
    stand-in for the Lambda service (the user `lambda.amazonaws.com`, which tools/moto_iam.py lets
    assume only roles that trust that service, in its own account).

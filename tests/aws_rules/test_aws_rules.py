@@ -7,7 +7,9 @@ invocation fails here, before any deploy.
 import fnmatch
 from collections import defaultdict
 
-from conftest import APP_SECRET, DEV, MGMT
+import pytest
+
+from conftest import APP_SECRET, DEV, MGMT, plan
 
 # Which services publish to a topic, and whether their requests to KMS carry aws:SourceAccount /
 # aws:SourceArn. CloudWatch's do; for EventBridge AWS says they do not
@@ -322,3 +324,24 @@ def test_dev_scheduler_acts_in_the_listed_dev_accounts_or_in_its_own_never_both(
         for _, f in resources(s, "AWS::Lambda::Function"):
             if f["FunctionName"] not in ("caretaker-dev-scheduler", "caretaker-budget-guard"):
                 assert "ALLOWED_ACCOUNTS" not in f.get("Environment", {}).get("Variables", {}), f["FunctionName"]
+
+
+SWITCHES = {"DeployDevScheduler": "dev-scheduler", "DeployImagePromoter": "image-promoter",
+            "DeployBudgetGuard": "budget-guard", "DeployRestoreTester": "restore-tester"}
+
+
+@pytest.mark.parametrize("switch", sorted(SWITCHES))
+def test_each_switch_alone_brings_its_function_and_none_of_the_others_resources(translated, switch):
+    s = plan(translated, {**{k: "false" for k in SWITCHES}, switch: "true"}, MGMT)
+    held = {p["FunctionName"].removeprefix("caretaker-") for _, p in resources(s, "AWS::Lambda::Function")}
+    assert held == {SWITCHES[switch]}
+    # Roles: the function's own, its schedules' and (restore test) its state machine's; no other's.
+    others = [w for w in SWITCHES.values() if w != SWITCHES[switch]]
+    camel = {w: "".join(x.title() for x in w.split("-")) for w in SWITCHES.values()}
+    for logical in s.resolved:
+        for other in others:
+            assert not logical.startswith(camel[other]), f"{switch} alone brings {logical}"
+    shared = {"TopicKey", "TopicKeyAlias", "AlertTopic", "AlertTopicPolicy", "NotifyPolicy", "FailedDeliveries",
+              "FailedDeliveriesPolicy", "FailedDeliveriesAlarm"}
+    nothing = plan(translated, {k: "false" for k in SWITCHES}, MGMT)
+    assert set(nothing.resolved) == shared, sorted(set(nothing.resolved) ^ shared)
