@@ -419,7 +419,9 @@ def act_dev_scheduler(dep):
                  ["innovate/backend 0 (remembers 3)", "innovate/redis 0", "nightly-report suspended",
                   "kube-system/coredns 2", "0/3/0", "stopped"]),
                 ("run at 21:15", "periodic-run-night-later.json", ["innovate/backend 0 (remembers 3)", "0/3/0"]),
-                ("run at 08:00 New York", "periodic-run-morning.json",
+                ("run at 06:45 New York", "periodic-run-warm-up.json",
+                 ["innovate/backend 0 (remembers 3)", "nightly-report suspended", "2/3/2", "available"]),
+                ("run at 07:00 New York", "periodic-run-morning.json",
                  ["innovate/backend 3,", "innovate/frontend 2", "innovate/redis 1", "nightly-report active",
                   "2/3/2", "available"])):
             report, err = watch.invoke("dev-scheduler", ROOT / "events/dev-scheduler" / event)
@@ -439,6 +441,9 @@ def act_dev_scheduler(dep):
             print(f"  after {label + ':':<12} {now}")
             if label.startswith("run at 21:15"):
                 print("      (nothing due: no call changed anything; every change above was the schedule's own, so nobody was notified)")
+            if label.startswith("run at 06:45"):
+                print("      (warm-up: the database and the nodes start 15 minutes ahead of 07:00; the app's namespace needs"
+                      " them (caretaker/needs), so its workloads come up at 07:00, after them)")
             ok &= all(c in now for c in checks)
             ok &= report["totals"]["failed"] == 0 and (label != "run at 21:15" or report["totals"]["changed"] == 0)
             ok &= not any((r.get("details") or {}).get("drift") for r in report["resources"])
@@ -465,7 +470,8 @@ def act_dev_scheduler(dep):
     for n in names:
         print("    " + f"{n:<{width}}  " + "".join(f"{col.get(n, '-'):<12}" for _, col in columns))
     DID["dev-scheduler"] = ("night: down by each resource's schedule, counts remembered; 15 min later nothing; "
-                            "morning: back exactly; a forged shutdown request refused")
+                            "06:45: database and nodes warmed up; 07:00: workloads back exactly; a forged shutdown "
+                            "request refused")
     return ok
 
 

@@ -155,7 +155,7 @@ class DevScheduler(Function):
     name = "dev-scheduler"
     # The periodic run at fixed times first; then the cases that act "now" each right after a
     # forced action, whose hold makes their answer the same at any time of day.
-    ORDER = ["periodic-run-night", "periodic-run-night-later", "periodic-run-morning", "shutdown-dry-run",
+    ORDER = ["periodic-run-night", "periodic-run-night-later", "periodic-run-warm-up", "periodic-run-morning", "shutdown-dry-run",
              "shutdown", "status", "reconcile", "startup", "budget-shutdown-request"]
 
     def __init__(self, dep):

@@ -89,7 +89,10 @@ def seed_kubernetes(add):
             spec["serviceName"] = name
         return manifest(kind, name, "innovate", spec=spec)
     items = [
-        manifest("Namespace", "innovate", annotations={"caretaker/schedule": "office-hours"}, labels={"env": "dev"}),
+        # The app needs its database and the add-on nodes: in the morning it comes up after them.
+        manifest("Namespace", "innovate", annotations={"caretaker/schedule": "office-hours",
+                                                       "caretaker/needs": "rds:innovate-dev-db, nodegroup:innovate-dev/addons"},
+                 labels={"env": "dev"}),
         manifest("Namespace", "kube-system"),
         workload("Deployment", "backend", 3, f"{ecr}/backend:v1.4.2"),
         workload("Deployment", "frontend", 2, f"{ecr}/frontend:v2.0.1"),

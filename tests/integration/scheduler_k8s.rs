@@ -503,3 +503,129 @@ async fn a_night_time_scale_up_by_hand_never_overwrites_the_day_count() {
     fx.act(Action::Startup, MORNING, false).await;
     assert_eq!(k.replicas(DEP, "app", "web"), Some(3), "the day count wins");
 }
+
+#[tokio::test]
+async fn a_scheduled_morning_warms_up_databases_and_nodes_then_brings_workloads_once_the_database_is_available()
+ {
+    // GIVEN dev down for the night: the database stopped, the node group at zero, the app's
+    // workloads at zero, and the namespace declaring that it needs the database.
+    let fx = Fx::new("").await;
+    dev_cluster_node_group_and_database(&fx).await;
+    let k = &fx.kube;
+    k.namespace(
+        "app",
+        &[
+            ("caretaker/schedule", "office-hours"),
+            (
+                "caretaker/needs",
+                "rds:app-dev-db, nodegroup:innovate-dev/addons",
+            ),
+        ],
+        &[],
+    );
+    k.deployment("app", "web", 3, &[], &[]);
+    k.cronjob("app", "report", false, &[]);
+    let night = fx
+        .invoke(json!({"action": "reconcile", "at": "2026-11-30T20:00:00Z"}))
+        .await;
+    assert_eq!(night.totals.failed, 0, "{night:#?}");
+    assert_eq!(fx.db_status("app-dev-db").await, "stopped");
+    let night_order: Vec<&str> = night.resources.iter().map(|r| r.kind.as_str()).collect();
+    let first = |kind: &str| night_order.iter().position(|k| *k == kind).unwrap();
+    assert!(
+        first("k8s-deployment") < first("eks-nodegroup")
+            && first("eks-nodegroup") < first("rds-instance")
+    );
+
+    // WHEN the periodic run comes at 06:45 (15 minutes ahead of 07:00)
+    let early = fx
+        .invoke(json!({"action": "reconcile", "at": "2026-12-01T06:45:00Z"}))
+        .await;
+    // THEN databases then node groups start, ahead of the workloads, which keep their night
+    let order: Vec<&str> = early.resources.iter().map(|r| r.kind.as_str()).collect();
+    let first = |kind: &str| order.iter().position(|k| *k == kind).unwrap();
+    assert!(
+        first("rds-instance") < first("eks-nodegroup")
+            && first("eks-nodegroup") < first("k8s-deployment")
+    );
+    assert_eq!(outcome(&early, "app-dev-db"), &Outcome::changed("started"));
+    let db = early
+        .resources
+        .iter()
+        .find(|r| r.id == "app-dev-db")
+        .unwrap();
+    assert!(
+        db.details["why"]
+            .as_str()
+            .unwrap()
+            .contains("warming up 15 min ahead"),
+        "{db:?}"
+    );
+    assert!(matches!(
+        outcome(&early, "innovate-dev/addons"),
+        Outcome::Changed { .. }
+    ));
+    assert_eq!(outcome(&early, "innovate-dev/app/web"), &Outcome::Unchanged);
+    assert_eq!(k.replicas(DEP, "app", "web"), Some(0));
+    // the 07:00 run finds the database available and the nodes up: the workloads follow,
+    // routine (no drift, nobody told)
+    let seven = fx
+        .invoke(json!({"action": "reconcile", "at": "2026-12-01T07:00:00Z"}))
+        .await;
+    assert_eq!(seven.totals.failed, 0, "{seven:#?}");
+    assert_eq!(k.replicas(DEP, "app", "web"), Some(3));
+    assert_eq!(k.suspended("app", "report"), Some(false));
+    assert!(
+        !seven
+            .resources
+            .iter()
+            .any(|r| r.details.get("drift").is_some()),
+        "{seven:#?}"
+    );
+    assert!(fx.messages().await.is_empty());
+}
+
+#[tokio::test]
+async fn workloads_coming_up_wait_for_the_database_their_namespace_needs_and_say_so() {
+    // GIVEN dev down for the night, the namespace needing the database and the node group
+    let fx = Fx::new("").await;
+    dev_cluster_node_group_and_database(&fx).await;
+    let k = &fx.kube;
+    k.namespace(
+        "app",
+        &[
+            ("caretaker/schedule", "office-hours"),
+            (
+                "caretaker/needs",
+                "rds:app-dev-db, nodegroup:innovate-dev/addons",
+            ),
+        ],
+        &[],
+    );
+    k.deployment("app", "web", 3, &[], &[]);
+    k.cronjob("app", "report", false, &[]);
+    fx.invoke(json!({"action": "reconcile", "at": NIGHT})).await;
+    assert_eq!(k.replicas(DEP, "app", "web"), Some(0));
+    // WHEN someone brings dev up at night: the database and the nodes start in this very run
+    let up = fx
+        .invoke(json!({"action": "startup", "at": "2026-12-01T02:00:00Z"}))
+        .await;
+    // THEN the workloads wait for them, and the report says for what
+    for id in ["innovate-dev/app/web", "innovate-dev/app/report"] {
+        let o = outcome(&up, id);
+        assert!(
+            matches!(o, Outcome::Skipped { reason } if reason.contains("waiting for rds:app-dev-db (starting)")
+                && reason.contains("nodegroup:innovate-dev/addons (UPDATING)")),
+            "{id}: {o:?}"
+        );
+    }
+    assert_eq!(k.replicas(DEP, "app", "web"), Some(0));
+    assert_eq!(k.suspended("app", "report"), Some(true));
+    // the next periodic run (the startup holds dev up) finds them ready: the workloads follow
+    let next = fx
+        .invoke(json!({"action": "reconcile", "at": "2026-12-01T02:15:00Z"}))
+        .await;
+    assert_eq!(next.totals.failed, 0, "{next:#?}");
+    assert_eq!(k.replicas(DEP, "app", "web"), Some(3));
+    assert_eq!(k.suspended("app", "report"), Some(false));
+}

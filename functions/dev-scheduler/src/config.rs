@@ -84,6 +84,12 @@ impl SchedulerConfig {
                 named: parsed,
                 default,
                 holidays,
+                warm_up: chrono::TimeDelta::minutes(env.bounded(
+                    "WARM_UP_MINUTES",
+                    15i64,
+                    0..=120,
+                    "minutes",
+                )?),
             },
         })
     }

@@ -54,12 +54,16 @@ pub enum Desired {
     Leave(String),
 }
 
-/// Schedules by name, the account-wide default, and the holiday list.
+/// Schedules by name, the account-wide default, the holiday list, and how far ahead of a
+/// schedule's start databases and node groups start (workloads follow at the start itself).
 #[derive(Debug, Clone, Default)]
 pub struct Policy {
     pub named: BTreeMap<String, Schedule>,
     pub default: Option<Schedule>,
     pub holidays: Vec<NaiveDate>,
+    /// `WARM_UP_MINUTES`: an RDS start takes minutes, so databases and node groups start this
+    /// long before the schedule does; stopping is never early.
+    pub warm_up: chrono::TimeDelta,
 }
 
 /// What Caretaker remembers of an account between runs (durably, see `state`): when its last
@@ -150,8 +154,18 @@ pub fn judge(
         Action::Reconcile | Action::Status => {}
     }
     let holidays = &policy.holidays;
-    let up = schedule.is_up(now, holidays);
-    let changed = schedule.last_change(now, holidays);
+    let lead = policy.warm_up;
+    let up_now = schedule.is_up(now, holidays);
+    // Warming up: down now, up within the lead. Its transition is the start less the lead.
+    let early = !up_now && lead > chrono::TimeDelta::zero() && schedule.is_up(now + lead, holidays);
+    let up = up_now || early;
+    let changed = if early {
+        schedule
+            .last_change(now + lead, holidays)
+            .map(|start| start - lead)
+    } else {
+        schedule.last_change(now, holidays)
+    };
     // An expired keep-up is a transition of its own.
     let since = changed.max(keep_up);
     if let Some(h) = hold
@@ -173,7 +187,20 @@ pub fn judge(
         return Ok(set(h.up, why, Some(h.at)));
     }
     let today = now.with_timezone(&schedule.tz).date_naive();
-    let why = if up {
+    let why = if early {
+        let start = changed.map(|c| {
+            (c + lead)
+                .with_timezone(&schedule.tz)
+                .format("%H:%M")
+                .to_string()
+        });
+        format!(
+            "warming up {} min ahead of {} (starts {})",
+            lead.num_minutes(),
+            schedule.text,
+            start.unwrap_or_default()
+        )
+    } else if up {
         format!("within {}", schedule.text)
     } else if schedule.is_up(now, &[]) {
         format!("{today} is a holiday ({})", schedule.text)
@@ -187,6 +214,22 @@ fn leave(why: &str) -> Judged {
     Judged {
         desired: Desired::Leave(why.into()),
         since: None,
+    }
+}
+
+/// Whether a run brings things up, and so goes in the morning order (databases → node groups →
+/// workloads) rather than the night order: a `startup`, or a periodic run while any of the
+/// account's schedules is up or warming up. A schedule written inline on one resource's tag is
+/// not seen here: its resource comes up in the order of the named schedules' run.
+pub fn morning(policy: &Policy, action: Action, now: DateTime<Utc>) -> bool {
+    match action {
+        Action::Startup => true,
+        Action::Shutdown => false,
+        Action::Reconcile | Action::Status => policy
+            .named
+            .values()
+            .chain(policy.default.iter())
+            .any(|s| s.is_up(now + policy.warm_up, &policy.holidays)),
     }
 }
 
@@ -313,10 +356,13 @@ impl Decider {
 
     /// The same run for Kubernetes workloads: the account-wide default schedule does not apply
     /// (only opted-in namespaces and workloads are touched).
-    pub fn without_default(&self) -> Decider {
+    /// The decider for Kubernetes workloads: the account-wide default schedule does not apply
+    /// (namespaces opt in themselves), and they come up at the schedule's start, not ahead of it.
+    pub fn for_workloads(&self) -> Decider {
         Decider {
             policy: Policy {
                 default: None,
+                warm_up: chrono::TimeDelta::zero(),
                 ..self.policy.clone()
             },
             ..self.clone()
@@ -620,7 +666,55 @@ mod tests {
             )]),
             default: None,
             holidays: vec![NaiveDate::from_ymd_opt(2026, 12, 25).unwrap()],
+            warm_up: chrono::TimeDelta::zero(),
         }
+    }
+
+    #[test]
+    fn databases_warm_up_ahead_of_the_start_and_never_stop_early() {
+        let p = Policy {
+            warm_up: chrono::TimeDelta::minutes(15),
+            ..policy()
+        };
+        let tags = BTreeMap::from([(TAG_SCHEDULE.to_owned(), "office-hours".to_owned())]);
+        let judged = |t: &str| judge(&tags, &p, Action::Reconcile, at(t), None).unwrap();
+        // Tuesday 06:45 UTC: 15 minutes before 07:00, up, its transition at 06:45.
+        let j = judged("2026-12-01T06:45:00Z");
+        assert!(
+            matches!(j.desired, Desired::Up(ref w) if w.contains("warming up 15 min ahead") && w.contains("starts 07:00")),
+            "{j:?}"
+        );
+        assert_eq!(j.since, Some(at("2026-12-01T06:45:00Z")));
+        assert!(matches!(
+            judged("2026-12-01T06:44:00Z").desired,
+            Desired::Down(_)
+        ));
+        // 19:50, 20:00: stopping is never early, and at 20:00 it stops.
+        assert!(
+            matches!(judged("2026-12-01T19:50:00Z").desired, Desired::Up(ref w) if w.starts_with("within"))
+        );
+        assert!(matches!(
+            judged("2026-12-01T20:00:00Z").desired,
+            Desired::Down(_)
+        ));
+        // A holiday morning does not warm up; nor do workloads (their decider has no lead).
+        assert!(matches!(
+            judged("2026-12-25T06:50:00Z").desired,
+            Desired::Down(_)
+        ));
+        let workloads = Policy {
+            warm_up: chrono::TimeDelta::zero(),
+            ..p.clone()
+        };
+        let w = judge(
+            &tags,
+            &workloads,
+            Action::Reconcile,
+            at("2026-12-01T06:50:00Z"),
+            None,
+        )
+        .unwrap();
+        assert!(matches!(w.desired, Desired::Down(_)));
     }
 
     fn at(s: &str) -> DateTime<Utc> {

@@ -1,6 +1,7 @@
 //! Orchestration: payload → request → per account, each layer read → decided → acted on →
-//! recorded, in order (night: workloads → node groups → databases; morning: databases → node
-//! groups → workloads) → report → notification.
+//! recorded, in order (a run that brings anything up, scheduled or by hand: databases → node
+//! groups → workloads, each workload waiting for what it needs; otherwise workloads → node
+//! groups → databases) → report → notification.
 //!
 //! Safe to run twice: every step compares the desired state with the actual one, so a second
 //! run over an unchanged world makes no mutating call; remembered node group sizes and replica
@@ -17,10 +18,11 @@ use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use tracing::warn;
 
-use crate::domain::{Action, Decider, Hold, Memory};
+use crate::domain::{self, Action, Decider, Hold, Memory};
 use crate::eks::{self, Cluster};
 use crate::error::SchedulerError;
 use crate::event::{self, Request};
+use crate::ready::Readiness;
 use crate::{Deps, FUNCTION, kubernetes, messages};
 
 mod databases;
@@ -138,14 +140,17 @@ pub async fn run_and_remember(deps: &Deps, req: &Request) -> (RunReport, Vec<Cle
         };
         let clusters = layer.clusters(&mut report).await;
         let r = &mut report;
-        if req.action == Action::Startup {
-            layer.databases(r).await;
-            layer.nodegroups(&clusters, r).await;
-            layer.kubernetes(&clusters, r).await;
+        // Bringing things up: databases → node groups → workloads, each workload waiting for
+        // what its namespace declares it needs; taking them down: the reverse.
+        let mut ready = Readiness::default();
+        if domain::morning(&deps.config.policy, req.action, now) {
+            layer.databases(r, &mut ready).await;
+            layer.nodegroups(&clusters, r, &mut ready).await;
+            layer.kubernetes(&clusters, r, Some(&ready)).await;
         } else {
-            layer.kubernetes(&clusters, r).await;
-            layer.nodegroups(&clusters, r).await;
-            layer.databases(r).await;
+            layer.kubernetes(&clusters, r, None).await;
+            layer.nodegroups(&clusters, r, &mut ready).await;
+            layer.databases(r, &mut ready).await;
         }
         let said = say_once(r, first, &account, true, now, &remembered);
         if !dry_run && readable {
@@ -281,9 +286,15 @@ impl Layer<'_> {
         out
     }
 
-    /// Kubernetes workloads of each cluster the guard allows, opted in by annotation only.
-    async fn kubernetes(&self, clusters: &[Cluster], report: &mut RunReport) {
-        let decider = self.decider.without_default();
+    /// Kubernetes workloads of each cluster the guard allows, opted in by annotation only; in a
+    /// run that brings things up, each waits for what it needs (`ready`).
+    async fn kubernetes(
+        &self,
+        clusters: &[Cluster],
+        report: &mut RunReport,
+        ready: Option<&Readiness>,
+    ) {
+        let decider = self.decider.for_workloads();
         for cluster in clusters {
             // Never call a production cluster's API, whatever its namespaces say.
             if let Err(r) = decider.guard.check(self.account(), &cluster.tags) {
@@ -297,8 +308,16 @@ impl Layer<'_> {
                 continue;
             }
             let settings = &self.deps.config.kube;
-            let walked =
-                kubernetes::walk(cluster, self.cfg, settings, &decider, self.dry_run, report).await;
+            let walked = kubernetes::walk(
+                cluster,
+                self.cfg,
+                settings,
+                &decider,
+                ready,
+                self.dry_run,
+                report,
+            )
+            .await;
             if let Err(e) = walked {
                 report
                     .record(

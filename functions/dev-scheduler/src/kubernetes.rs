@@ -38,6 +38,7 @@ use crate::domain::{
     TAG_KEEP_UP_UNTIL, TAG_SCHEDULE,
 };
 pub(crate) use crate::eks::Cluster;
+use crate::ready::{ANN_NEEDS, Readiness};
 
 /// How to reach and walk the clusters' Kubernetes APIs.
 #[derive(Debug, Clone)]
@@ -260,7 +261,21 @@ fn tags_for(
     tags.contains_key(TAG_SCHEDULE).then_some(tags)
 }
 
-fn plan(cluster: &Cluster, listed: &Listed, decide: &Decider) -> Vec<Item> {
+/// What to do with each opted-in workload. A scale-up or a resume whose namespace (or itself)
+/// declares `caretaker/needs` waits, in a run that brings things up, until each need is ready.
+fn plan(
+    cluster: &Cluster,
+    listed: &Listed,
+    decide: &Decider,
+    ready: Option<&Readiness>,
+) -> Vec<Item> {
+    // The reason a workload coming up waits, if it does.
+    let waiting = |tags: &BTreeMap<String, String>| {
+        let needs = tags.get(ANN_NEEDS)?;
+        ready?
+            .waiting_for(needs)
+            .map(|w| format!("waiting for {w}"))
+    };
     let mut items = Vec::new();
     let meta_of = |m: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta| {
         (
@@ -287,7 +302,14 @@ fn plan(cluster: &Cluster, listed: &Listed, decide: &Decider) -> Vec<Item> {
         let decision = decide.decide(&tags);
         let decided = decision
             .as_ref()
-            .map(|d| Step::Replicas(domain::replica_step(d.up, current, remembered, hpa)))
+            .map(
+                |d| match domain::replica_step(d.up, current, remembered, hpa) {
+                    ReplicaStep::ScaleUp { .. } if let Some(w) = waiting(&tags) => {
+                        Step::Replicas(ReplicaStep::Skip(w))
+                    }
+                    step => Step::Replicas(step),
+                },
+            )
             .map_err(Clone::clone);
         Some(Item {
             kind,
@@ -335,7 +357,12 @@ fn plan(cluster: &Cluster, listed: &Listed, decide: &Decider) -> Vec<Item> {
             hpa: None,
             decided: decision
                 .as_ref()
-                .map(|d| Step::Suspend(domain::suspend_step(d.up, suspended, marked)))
+                .map(|d| match domain::suspend_step(d.up, suspended, marked) {
+                    SuspendStep::Resume if let Some(w) = waiting(&tags) => {
+                        Step::Suspend(SuspendStep::Skip(w))
+                    }
+                    step => Step::Suspend(step),
+                })
                 .map_err(Clone::clone),
             decision: decision.ok(),
         });
@@ -525,13 +552,14 @@ pub(crate) async fn walk(
     sdk: &aws_config::SdkConfig,
     settings: &KubeSettings,
     decide: &Decider,
+    ready: Option<&Readiness>,
     dry_run: bool,
     report: &mut RunReport,
 ) -> Result<(), String> {
     let client = connect(cluster, sdk, settings).await?;
     let account = decide.account.as_str();
     let listed = list(&client, &settings.label_selector).await?;
-    let items = plan(cluster, &listed, decide);
+    let items = plan(cluster, &listed, decide, ready);
     let outcomes: Vec<Outcome> = futures::stream::iter(items.iter())
         .map(|item| execute(&client, item, dry_run))
         .buffered(settings.concurrency.max(1))

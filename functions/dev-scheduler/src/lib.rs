@@ -1,7 +1,8 @@
 //! dev-scheduler: shuts the dev environment down at night and at weekends and starts it in the
 //! morning, exactly as it was.
 //!
-//! `event` (payload → request) → `handler` (orchestration) → `domain` + `schedule` (pure rules)
+//! `event` (payload → request) → `handler` (orchestration) → `domain` + `schedule` + `ready`
+//! (pure rules: decisions, the schedule syntax, what workloads wait for)
 //! → `rds`, `eks`, `kubernetes`, `state` (every call to RDS, EKS, the clusters' Kubernetes APIs
 //! and DynamoDB; the EKS token in `eks_token`) → `messages` (what the team is told).
 
@@ -16,6 +17,7 @@ mod kubernetes;
 pub use kubernetes::KubeSettings;
 mod messages;
 mod rds;
+pub mod ready;
 pub mod schedule;
 mod state;
 

@@ -7,11 +7,13 @@ use tracing::info;
 use super::Layer;
 use crate::domain::{self, Class, Database, DbStep, Decision};
 use crate::rds;
+use crate::ready::Readiness;
 
 impl Layer<'_> {
     /// RDS instances, then Aurora clusters (both listed at once): one code path,
     /// `AWS_CONCURRENCY` calls at a time.
-    pub(super) async fn databases(&self, report: &mut RunReport) {
+    /// Each one's state after the run goes into `ready` (a database just started is `starting`).
+    pub(super) async fn databases(&self, report: &mut RunReport, ready: &mut Readiness) {
         let (instances, clusters) =
             futures::join!(rds::instances(&self.rds), rds::clusters(&self.rds));
         for listed in [instances, clusters] {
@@ -28,6 +30,12 @@ impl Layer<'_> {
                 .collect()
                 .await;
             for (db, done) in dbs.iter().zip(outcomes) {
+                let after = match &done.outcome {
+                    Outcome::Changed { action } if action.starts_with("start") => "starting",
+                    Outcome::Changed { action } if action.starts_with("stop") => "stopping",
+                    _ => db.status.as_str(),
+                };
+                ready.database(&db.id, after);
                 self.record_database(db, done, report);
             }
         }

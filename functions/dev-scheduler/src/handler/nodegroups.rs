@@ -7,10 +7,17 @@ use futures::StreamExt;
 use super::Layer;
 use crate::domain::{self, Class, Decision, NgStep, Sizes};
 use crate::eks::{self, Cluster};
+use crate::ready::Readiness;
 
 impl Layer<'_> {
-    /// Managed node groups of every cluster, `AWS_CONCURRENCY` at a time.
-    pub(super) async fn nodegroups(&self, clusters: &[Cluster], report: &mut RunReport) {
+    /// Managed node groups of every cluster, `AWS_CONCURRENCY` at a time. Each one's state after
+    /// the run goes into `ready` (one just scaled is `UPDATING`, as EKS has it for minutes).
+    pub(super) async fn nodegroups(
+        &self,
+        clusters: &[Cluster],
+        report: &mut RunReport,
+        ready: &mut Readiness,
+    ) {
         for cluster in clusters {
             let listed = match eks::nodegroups(&self.eks, cluster).await {
                 Ok(l) => l,
@@ -21,18 +28,29 @@ impl Layer<'_> {
                     continue;
                 }
             };
-            type Done = (String, Outcome, Option<(Sizes, Option<(Decision, Class)>)>);
+            type Done = (
+                String,
+                Outcome,
+                Option<(Sizes, String, Option<(Decision, Class)>)>,
+            );
             let outcomes: Vec<Done> = futures::stream::iter(listed)
                 .map(|ng| async move {
                     match ng {
                         Err((id, e)) => (id, Outcome::failed(e.to_string()), None),
                         Ok(ng) => match self.decider.decide(&ng.tags) {
-                            Err(outcome) => (ng.id(), outcome, Some((ng.sizes, None))),
+                            Err(outcome) => {
+                                (ng.id(), outcome, Some((ng.sizes, ng.status.clone(), None)))
+                            }
                             Ok(d) => {
                                 let outcome = self.nodegroup(cluster, &ng, d.up).await;
                                 let key = format!("eks-nodegroup/{}", ng.id());
                                 let class = self.decider.classify(&key, &d, &outcome);
-                                (ng.id(), outcome, Some((ng.sizes, Some((d, class)))))
+                                let decided = Some((d, class));
+                                (
+                                    ng.id(),
+                                    outcome,
+                                    Some((ng.sizes, ng.status.clone(), decided)),
+                                )
                             }
                         },
                     }
@@ -41,10 +59,16 @@ impl Layer<'_> {
                 .collect()
                 .await;
             for (id, outcome, sizes) in outcomes {
+                if let Some((s, status, _)) = &sizes {
+                    match outcome {
+                        Outcome::Changed { .. } => ready.nodegroup(&id, "UPDATING", s.desired),
+                        _ => ready.nodegroup(&id, status, s.desired),
+                    }
+                }
                 let r = report
                     .record("eks-nodegroup", &id, outcome)
                     .in_account(self.account());
-                if let Some((s, decided)) = sizes {
+                if let Some((s, _, decided)) = sizes {
                     r.detail("size", s.encode());
                     if let Some((d, class)) = decided {
                         r.detail("why", d.why)
