@@ -394,8 +394,9 @@ def create_schedule(s, k, p):
     name = p.get("Name") or s.generated_name(k)
     target = {key: p["Target"][key] for key in ("Arn", "RoleArn", "Input", "RetryPolicy", "DeadLetterConfig")
               if key in p["Target"]}
+    zone = {"ScheduleExpressionTimezone": p["ScheduleExpressionTimezone"]} if p.get("ScheduleExpressionTimezone") else {}
     out = s.client("scheduler").create_schedule(Name=name, ScheduleExpression=p["ScheduleExpression"],
-                                                FlexibleTimeWindow=p["FlexibleTimeWindow"], Target=target)
+                                                FlexibleTimeWindow=p["FlexibleTimeWindow"], Target=target, **zone)
     return {"Ref": name, "Arn": out["ScheduleArn"]}, f"schedule {name} ({p['ScheduleExpression']})"
 
 

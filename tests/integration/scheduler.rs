@@ -252,6 +252,7 @@ impl Fx {
                 dry_run,
                 at: Some(at.parse().unwrap()),
                 account: None,
+                budget_reason: None,
             },
         )
         .await
@@ -496,6 +497,7 @@ async fn a_forced_shutdown_holds_until_the_next_scheduled_start_and_a_startup_un
             dry_run: false,
             at: Some("2026-12-01T15:00:00Z".parse().unwrap()),
             account: Some(fx.dev.clone()),
+            budget_reason: None,
         },
     )
     .await;
@@ -779,4 +781,113 @@ async fn a_failure_over_eight_runs_is_said_once_again_a_day_later_and_once_when_
     fx.invoke(reconcile(later + chrono::Duration::minutes(15)))
         .await;
     assert_eq!(fx.messages().await, Vec::<String>::new());
+}
+
+#[tokio::test]
+async fn a_budget_shutdown_at_two_in_the_afternoon_holds_dev_down_through_the_morning_until_a_startup()
+ {
+    // GIVEN dev up at 14:00 on a Tuesday, one database kept up by a tag set before the request
+    let fx = Fx::new("").await;
+    fx.db("app-dev-db", DEV).await;
+    fx.db(
+        "demo-db",
+        &[
+            ("env", "dev"),
+            ("caretaker/schedule", "office-hours"),
+            ("caretaker/keep-up-until", "2026-12-05"),
+        ],
+    )
+    .await;
+    fx.act(Action::Reconcile, "2026-12-01T13:45:00Z", false)
+        .await;
+    // WHEN budget-guard asks for a shutdown at 14:00
+    let forced = run(
+        &fx.deps,
+        &Request {
+            action: Action::Shutdown,
+            dry_run: false,
+            at: Some("2026-12-01T14:00:00Z".parse().unwrap()),
+            account: Some(fx.dev.clone()),
+            budget_reason: Some("innovate-dev-monthly: forecast $436.90 of $400.00".into()),
+        },
+    )
+    .await;
+    // THEN everything goes down, the keep-up tag set before the request included
+    assert_eq!(outcome(&forced, "app-dev-db"), &Outcome::changed("stopped"));
+    assert_eq!(outcome(&forced, "demo-db"), &Outcome::changed("stopped"));
+    // and it holds through the next morning's 07:00 (and its warm-up), saying who asked and how to lift it
+    for at in [
+        "2026-12-01T20:15:00Z",
+        "2026-12-02T06:45:00Z",
+        "2026-12-02T07:00:00Z",
+        "2026-12-02T11:00:00Z",
+    ] {
+        let r = fx.act(Action::Reconcile, at, false).await;
+        assert_eq!(r.totals.changed, 0, "{at}: {r:#?}");
+        let db = r.resources.iter().find(|x| x.id == "app-dev-db").unwrap();
+        let why = db.details["why"].as_str().unwrap();
+        assert!(
+            why.contains("budget-guard's shutdown")
+                && why.contains("forecast $436.90")
+                && why.contains("\"startup\"")
+                && why.contains("2027-01-01"),
+            "{why}"
+        );
+    }
+    assert_eq!(fx.db_status("app-dev-db").await, "stopped");
+    // a keep-up-until set after the request brings that one database up, and only it
+    let arn = format!("arn:aws:rds:us-east-1:{}:db:demo-db", fx.dev);
+    fx.rds()
+        .add_tags_to_resource()
+        .resource_name(&arn)
+        .tags(
+            Tag::builder()
+                .key("caretaker/keep-up-until")
+                .value("2026-12-04")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let r = fx
+        .act(Action::Reconcile, "2026-12-02T11:15:00Z", false)
+        .await;
+    assert_eq!(outcome(&r, "demo-db"), &Outcome::changed("started"));
+    assert_eq!(outcome(&r, "app-dev-db"), &Outcome::Unchanged);
+    // a person's startup lifts it for everything; the schedule rules again
+    fx.act(Action::Startup, "2026-12-02T11:30:00Z", false).await;
+    assert_eq!(fx.db_status("app-dev-db").await, "available");
+    let r = fx
+        .act(Action::Reconcile, "2026-12-02T11:45:00Z", false)
+        .await;
+    assert_eq!(r.totals.changed, 0, "{r:#?}");
+    let db = r.resources.iter().find(|x| x.id == "app-dev-db").unwrap();
+    assert!(
+        db.details["why"].as_str().unwrap().starts_with("held up")
+            || db.details["why"].as_str().unwrap().starts_with("within")
+    );
+}
+
+#[tokio::test]
+async fn a_keep_up_further_than_max_keep_up_days_is_refused_and_said() {
+    let fx = Fx::new("").await;
+    fx.db(
+        "forever-db",
+        &[
+            ("env", "dev"),
+            ("caretaker/schedule", "office-hours"),
+            ("caretaker/keep-up-until", "2027-06-30"),
+        ],
+    )
+    .await;
+    let r = fx.invoke(json!({"action": "reconcile", "at": NIGHT})).await;
+    let o = outcome(&r, "forever-db");
+    assert!(
+        matches!(o, Outcome::Failed { error } if error.contains("more than 14 days ahead (MAX_KEEP_UP_DAYS)")),
+        "{o:?}"
+    );
+    assert_eq!(fx.db_status("forever-db").await, "available");
+    let msgs = fx.messages().await;
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    assert!(msgs[0].contains("MAX_KEEP_UP_DAYS"), "{}", msgs[0]);
 }

@@ -90,6 +90,12 @@ impl SchedulerConfig {
                     0..=120,
                     "minutes",
                 )?),
+                max_keep_up: chrono::TimeDelta::days(env.bounded(
+                    "MAX_KEEP_UP_DAYS",
+                    14i64,
+                    0..=366,
+                    "days",
+                )?),
             },
         })
     }

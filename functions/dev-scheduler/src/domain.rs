@@ -64,6 +64,9 @@ pub struct Policy {
     /// `WARM_UP_MINUTES`: an RDS start takes minutes, so databases and node groups start this
     /// long before the schedule does; stopping is never early.
     pub warm_up: chrono::TimeDelta,
+    /// `MAX_KEEP_UP_DAYS`: a `caretaker/keep-up-until` further ahead is refused (a forgotten tag
+    /// must not keep dev up for months). Zero = no limit.
+    pub max_keep_up: chrono::TimeDelta,
 }
 
 /// What Caretaker remembers of an account between runs (durably, see `state`): when its last
@@ -78,6 +81,46 @@ pub struct Memory {
     /// Failures already said (`kind id` → cause, since, last said): each is said when it
     /// starts, at most daily while it lasts, and when it clears (`caretaker_shared::once`).
     pub failures: BTreeMap<String, caretaker_shared::once::Failing>,
+    /// budget-guard's shutdown, while it holds.
+    pub budget_hold: Option<BudgetHold>,
+}
+
+/// budget-guard's shutdown request: dev stays down until the budget period ends (`until`) or a
+/// person lifts it, with a `startup` or a `caretaker/keep-up-until` set after the request. The
+/// keep-up values found at the request are remembered as ignored (tags cannot say when they were
+/// set; a value that was not there then was set after).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BudgetHold {
+    pub at: DateTime<Utc>,
+    pub until: DateTime<Utc>,
+    pub reason: String,
+    pub ignored_keep_up: BTreeSet<String>,
+    /// The request's own run: every keep-up found is ignored and remembered (not stored).
+    pub recording: bool,
+}
+
+impl BudgetHold {
+    pub fn holds(&self, now: DateTime<Utc>) -> bool {
+        now >= self.at && now < self.until
+    }
+
+    /// How a person lifts it, for the report and the notice.
+    pub const LIFT: &'static str =
+        "lift it with {\"action\": \"startup\"} or a caretaker/keep-up-until set now";
+}
+
+/// The end of the budget period a request made at `now` belongs to: AWS Budgets' monthly period,
+/// the first instant of the next calendar month (UTC).
+pub fn budget_period_end(now: DateTime<Utc>) -> DateTime<Utc> {
+    use chrono::{Datelike, TimeZone};
+    let (y, m) = if now.month() == 12 {
+        (now.year() + 1, 1)
+    } else {
+        (now.year(), now.month() + 1)
+    };
+    Utc.with_ymd_and_hms(y, m, 1, 0, 0, 0)
+        .single()
+        .unwrap_or(now)
 }
 
 /// A forced `shutdown` (budget-guard's, or a person's) or `startup`: it holds each resource in
@@ -98,6 +141,8 @@ pub const PENDING_CAP: usize = 300;
 pub struct Judged {
     pub desired: Desired,
     pub since: Option<DateTime<Utc>>,
+    /// A keep-up value a budget hold ignored (remembered by the request's own run).
+    pub ignored_keep_up: Option<String>,
 }
 
 /// What the resource should be now. A malformed tag is an error for that resource only.
@@ -118,6 +163,18 @@ pub fn judge(
     now: DateTime<Utc>,
     hold: Option<Hold>,
 ) -> Result<Judged, String> {
+    judge_with(tags, policy, action, now, hold, None)
+}
+
+/// [`judge`], with budget-guard's shutdown when one holds.
+pub fn judge_with(
+    tags: &BTreeMap<String, String>,
+    policy: &Policy,
+    action: Action,
+    now: DateTime<Utc>,
+    hold: Option<Hold>,
+    budget: Option<&BudgetHold>,
+) -> Result<Judged, String> {
     let schedule = match tags.get(TAG_SCHEDULE).map(|s| s.trim()) {
         Some("none" | "exclude" | "off") => {
             return Ok(leave("excluded by tag caretaker/schedule"));
@@ -137,6 +194,16 @@ pub fn judge(
             format!("tag {TAG_KEEP_UP_UNTIL}: {v:?} is not an RFC 3339 time or a date")
         })?),
     };
+    if let Some(u) = keep_up
+        && policy.max_keep_up > chrono::TimeDelta::zero()
+        && u > now + policy.max_keep_up
+    {
+        return Err(format!(
+            "tag {TAG_KEEP_UP_UNTIL}: {u} is more than {} days ahead (MAX_KEEP_UP_DAYS): refused, \
+             the resource is left as it is until the tag is corrected",
+            policy.max_keep_up.num_days()
+        ));
+    }
     let set = |up: bool, why: String, since: Option<DateTime<Utc>>| Judged {
         desired: if up {
             Desired::Up(why)
@@ -144,7 +211,34 @@ pub fn judge(
             Desired::Down(why)
         },
         since,
+        ignored_keep_up: None,
     };
+    // budget-guard's shutdown holds dev down until the period ends or a person lifts it: a
+    // startup, or a keep-up-until that was not there when it was asked for.
+    if let Some(b) = budget.filter(|b| action != Action::Startup && b.holds(now)) {
+        let raw = tags.get(TAG_KEEP_UP_UNTIL).map(|v| v.trim().to_owned());
+        let set_after = raw
+            .as_ref()
+            .is_some_and(|v| !b.recording && !b.ignored_keep_up.contains(v));
+        if let Some(u) = keep_up.filter(|u| now < *u && set_after) {
+            return Ok(set(
+                true,
+                format!("kept up until {u} by a tag set after budget-guard's shutdown"),
+                None,
+            ));
+        }
+        let why = format!(
+            "held down by budget-guard's shutdown of {} ({}) until {}; {}",
+            b.at,
+            b.reason,
+            b.until,
+            BudgetHold::LIFT
+        );
+        return Ok(Judged {
+            ignored_keep_up: raw.filter(|_| b.recording),
+            ..set(false, why, Some(b.at))
+        });
+    }
     if let Some(u) = keep_up.filter(|u| now < *u) {
         return Ok(set(true, format!("kept up until {u} by tag"), None));
     }
@@ -214,6 +308,7 @@ fn leave(why: &str) -> Judged {
     Judged {
         desired: Desired::Leave(why.into()),
         since: None,
+        ignored_keep_up: None,
     }
 }
 
@@ -275,6 +370,8 @@ pub struct Seen {
     /// A change was made, or a schedule changed since the last run.
     pub news: bool,
     pub pending: BTreeSet<String>,
+    /// Keep-up values a budget shutdown's own run ignored (remembered with the hold).
+    pub keep_up_ignored: BTreeSet<String>,
 }
 
 impl Decider {
@@ -283,7 +380,22 @@ impl Decider {
     pub fn memory_after(&self, hold: Option<Hold>) -> Option<Memory> {
         let seen = self.seen.lock().map(|s| s.clone()).unwrap_or_default();
         let hold = hold.or(self.memory.hold);
-        let same = !seen.news && seen.pending == self.memory.pending && hold == self.memory.hold;
+        // A startup lifts budget-guard's shutdown; its period's end ends it; its own run
+        // remembers the keep-up values it ignored.
+        let budget_hold = match &self.memory.budget_hold {
+            _ if self.action == Action::Startup => None,
+            Some(b) if self.now >= b.until => None,
+            Some(b) if b.recording => Some(BudgetHold {
+                ignored_keep_up: seen.keep_up_ignored.clone(),
+                recording: false,
+                ..b.clone()
+            }),
+            other => other.clone(),
+        };
+        let same = !seen.news
+            && seen.pending == self.memory.pending
+            && hold == self.memory.hold
+            && budget_hold == self.memory.budget_hold;
         if same && self.memory.last_run.is_some() {
             return None;
         }
@@ -292,6 +404,7 @@ impl Decider {
             pending: seen.pending.into_iter().take(PENDING_CAP).collect(),
             hold,
             failures: self.memory.failures.clone(),
+            budget_hold,
         })
     }
 }
@@ -299,8 +412,20 @@ impl Decider {
 impl Decider {
     /// The decision, or the outcome to report when the resource is left alone.
     pub fn decide(&self, tags: &BTreeMap<String, String>) -> Result<Decision, Outcome> {
-        let judged = judge(tags, &self.policy, self.action, self.now, self.memory.hold)
-            .map_err(Outcome::failed)?;
+        let judged = judge_with(
+            tags,
+            &self.policy,
+            self.action,
+            self.now,
+            self.memory.hold,
+            self.memory.budget_hold.as_ref(),
+        )
+        .map_err(Outcome::failed)?;
+        if let Some(v) = judged.ignored_keep_up
+            && let Ok(mut seen) = self.seen.lock()
+        {
+            seen.keep_up_ignored.insert(v);
+        }
         let (up, why) = match judged.desired {
             Desired::Leave(why) => return Err(Outcome::skipped(why)),
             Desired::Up(why) => (true, why),
@@ -667,6 +792,7 @@ mod tests {
             default: None,
             holidays: vec![NaiveDate::from_ymd_opt(2026, 12, 25).unwrap()],
             warm_up: chrono::TimeDelta::zero(),
+            max_keep_up: chrono::TimeDelta::zero(),
         }
     }
 
@@ -855,6 +981,7 @@ mod tests {
                 pending: pending.iter().map(|s| s.to_string()).collect(),
                 hold: None,
                 failures: Default::default(),
+                budget_hold: None,
             },
             last_run: Some(at(last_run)),
             seen: Default::default(),

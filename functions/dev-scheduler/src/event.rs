@@ -17,6 +17,9 @@ pub struct Request {
     pub at: Option<DateTime<Utc>>,
     /// Only this account (a shutdown request from budget-guard names one).
     pub account: Option<String>,
+    /// budget-guard's reason, when this is its shutdown request: dev is then held down until
+    /// the budget period ends or a person lifts it.
+    pub budget_reason: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -31,11 +34,16 @@ struct Payload {
 
 pub fn parse(v: Value) -> Result<Request, BadInput> {
     if let Some(req) = ShutdownRequest::from_event(&v)? {
+        let reason = match req.reason.trim() {
+            "" => "over its budget".to_owned(),
+            r => caretaker_shared::error::cap(r, 300),
+        };
         return Ok(Request {
             action: Action::Shutdown,
             dry_run: false,
             at: None,
             account: Some(req.account),
+            budget_reason: Some(reason),
         });
     }
     if !v.is_object() {
@@ -62,5 +70,6 @@ pub fn parse(v: Value) -> Result<Request, BadInput> {
         dry_run: p.dry_run,
         at,
         account: None,
+        budget_reason: None,
     })
 }

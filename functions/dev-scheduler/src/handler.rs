@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use lambda_runtime::LambdaEvent;
 use tracing::warn;
 
-use crate::domain::{self, Action, Decider, Hold, Memory};
+use crate::domain::{self, Action, BudgetHold, Decider, Hold, Memory};
 use crate::eks::{self, Cluster};
 use crate::error::SchedulerError;
 use crate::event::{self, Request};
@@ -102,6 +102,20 @@ pub async fn run_and_remember(deps: &Deps, req: &Request) -> (RunReport, Vec<Cle
             Memory::default()
         });
         let remembered = memory.failures.clone();
+        // budget-guard's request: dev is held down from now until the period ends.
+        let memory = match &req.budget_reason {
+            Some(reason) => Memory {
+                budget_hold: Some(BudgetHold {
+                    at: now,
+                    until: domain::budget_period_end(now),
+                    reason: reason.clone(),
+                    ignored_keep_up: Default::default(),
+                    recording: true,
+                }),
+                ..memory
+            },
+            None => memory,
+        };
         let cfg = match deps.accounts.config_for(&account).await {
             Ok(c) => c,
             Err(e) => {

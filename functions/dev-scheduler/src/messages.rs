@@ -75,6 +75,12 @@ pub(crate) fn notification(
         )
     };
     let mut n = Notification::new(severity, title).fact("Summary", &report.summary);
+    if budget_account.is_some() {
+        n = n.fact(
+            "Held down until",
+            crate::domain::budget_period_end(report.started_at).to_rfc3339(),
+        );
+    }
     for r in failed.iter().take(SHOWN) {
         if let Outcome::Failed { error } = &r.outcome {
             let text = match (
@@ -125,7 +131,7 @@ pub(crate) fn notification(
     Some(n.action(if !failed.is_empty() || quiet > 0 {
         "Fix the cause named above; the next periodic run retries what failed."
     } else if budget_account.is_some() {
-        "Nothing, if dev can wait: each resource comes back at its next scheduled start. To bring dev up now, invoke dev-scheduler with {\"action\": \"startup\"}."
+        "Dev stays down until the end of the budget period (shown above), whatever its schedules say. To bring it up now, invoke dev-scheduler with {\"action\": \"startup\"}; to keep one resource up, tag it caretaker/keep-up-until=<date>."
     } else {
         "Nothing, if expected. To keep a resource up on purpose, tag (or annotate) it caretaker/keep-up-until=<date or RFC 3339 time>."
     }))

@@ -9,7 +9,7 @@ use caretaker_shared::aws::{AwsError, aws_err};
 use caretaker_shared::once::Failing;
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Hold, Memory};
+use crate::domain::{BudgetHold, Hold, Memory};
 
 #[derive(Debug, Clone)]
 pub(crate) struct State {
@@ -72,11 +72,29 @@ impl State {
                 .collect(),
             None => Default::default(),
         };
+        let budget_hold = match (time(&item, "budgetAt"), time(&item, "budgetUntil")) {
+            (Some(at), Some(until)) => Some(BudgetHold {
+                at,
+                until,
+                reason: item
+                    .get("budgetReason")
+                    .and_then(|v| v.as_s().ok())
+                    .cloned()
+                    .unwrap_or_default(),
+                ignored_keep_up: match item.get("budgetIgnoredKeepUp").and_then(|v| v.as_l().ok()) {
+                    Some(l) => l.iter().filter_map(|v| v.as_s().ok().cloned()).collect(),
+                    None => BTreeSet::new(),
+                },
+                recording: false,
+            }),
+            _ => None,
+        };
         Ok(Memory {
             last_run: time(&item, "lastRun"),
             pending,
             hold,
             failures,
+            budget_hold,
         })
     }
 
@@ -104,6 +122,22 @@ impl State {
                 })
                 .collect();
             put = put.item("failures", AttributeValue::M(failures));
+        }
+        if let Some(b) = &m.budget_hold {
+            put = put
+                .item("budgetAt", AttributeValue::S(b.at.to_rfc3339()))
+                .item("budgetUntil", AttributeValue::S(b.until.to_rfc3339()))
+                .item("budgetReason", AttributeValue::S(b.reason.clone()))
+                .item(
+                    "budgetIgnoredKeepUp",
+                    AttributeValue::L(
+                        b.ignored_keep_up
+                            .iter()
+                            .cloned()
+                            .map(AttributeValue::S)
+                            .collect(),
+                    ),
+                );
         }
         if let Some(t) = m.last_run {
             put = put.item("lastRun", AttributeValue::S(t.to_rfc3339()));
