@@ -411,6 +411,7 @@ def act_dev_scheduler(dep):
     columns = [("before", cells())]
     print(f"  before:            {state()}")
     # The account memory (last run, pending changes, holds) is the deployed SchedulerStateTable.
+    sqs, alerts = capture(dep, "demo-scheduler-alerts")
     watch = Watch(dev_scheduler_env(dep, kube))
     ok = True
     try:
@@ -448,6 +449,12 @@ def act_dev_scheduler(dep):
             ok &= report["totals"]["failed"] == 0 and (label != "run at 21:15" or report["totals"]["changed"] == 0)
             ok &= not any((r.get("details") or {}).get("drift") for r in report["resources"])
         ok &= kube.objects()["rejectedTokens"] == 0
+        told = [m["Body"] for m in sqs.receive_message(QueueUrl=alerts, MaxNumberOfMessages=10).get("Messages", [])]
+        print(f"  notifications over the night and the morning: {len(told)} (routine changes say nothing; the"
+              " morning says once that dev is ready)")
+        for body in told:
+            print("    | " + body.rstrip().replace("\n", "\n    | "))
+        ok &= len(told) == 1 and "dev ready at 07:00" in told[0]
         # A "shutdown request" that is not budget-guard's: refused with a named error type,
         # nothing changed, nothing sent.
         before = state()

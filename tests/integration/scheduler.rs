@@ -468,10 +468,10 @@ async fn schedules_decide_each_in_its_own_zone_at_its_own_transitions() {
             "at {at}, every change is the schedule's own: {r:#?}"
         );
     }
-    assert!(
-        fx.messages().await.is_empty(),
-        "routine transitions are never notified"
-    );
+    // Routine transitions are never notified (a morning may say that dev is ready; these sparse
+    // runs start something new each time, so none finds everything up).
+    let msgs = fx.messages().await;
+    assert!(msgs.iter().all(|m| m.contains("dev ready at")), "{msgs:?}");
     let holiday = fx.act(Action::Status, "2026-12-03T15:00:00Z", false).await;
     let why = &holiday
         .resources

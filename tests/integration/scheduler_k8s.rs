@@ -582,6 +582,18 @@ async fn a_scheduled_morning_warms_up_databases_and_nodes_then_brings_workloads_
             .any(|r| r.details.get("drift").is_some()),
         "{seven:#?}"
     );
+    // and one message says dev is ready, with when each layer was; the next run says nothing
+    let msgs = fx.messages().await;
+    assert_eq!(msgs.len(), 1, "{msgs:?}");
+    assert!(
+        msgs[0].contains("dev ready at 07:00 UTC")
+            && msgs[0].contains("Databases: ready by 07:00 UTC")
+            && msgs[0].contains("2 up by 07:00 UTC"),
+        "{}",
+        msgs[0]
+    );
+    fx.invoke(json!({"action": "reconcile", "at": "2026-12-01T07:15:00Z"}))
+        .await;
     assert!(fx.messages().await.is_empty());
 }
 

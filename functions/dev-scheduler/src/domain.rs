@@ -83,6 +83,18 @@ pub struct Memory {
     pub failures: BTreeMap<String, caretaker_shared::once::Failing>,
     /// budget-guard's shutdown, while it holds.
     pub budget_hold: Option<BudgetHold>,
+    /// This morning's progress, until it is said ready (or late) and the night ends it.
+    pub morning: Option<crate::ready::Morning>,
+}
+
+impl Policy {
+    /// The zone the team reads times in: the default schedule's, else the first named one's.
+    pub fn zone(&self) -> chrono_tz::Tz {
+        self.default
+            .as_ref()
+            .or_else(|| self.named.values().next())
+            .map_or(chrono_tz::UTC, |s| s.tz)
+    }
 }
 
 /// budget-guard's shutdown request: dev stays down until the budget period ends (`until`) or a
@@ -405,6 +417,7 @@ impl Decider {
             hold,
             failures: self.memory.failures.clone(),
             budget_hold,
+            morning: self.memory.morning.clone(),
         })
     }
 }
@@ -982,6 +995,7 @@ mod tests {
                 hold: None,
                 failures: Default::default(),
                 budget_hold: None,
+                morning: None,
             },
             last_run: Some(at(last_run)),
             seen: Default::default(),

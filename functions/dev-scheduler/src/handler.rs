@@ -22,7 +22,7 @@ use crate::domain::{self, Action, BudgetHold, Decider, Hold, Memory};
 use crate::eks::{self, Cluster};
 use crate::error::SchedulerError;
 use crate::event::{self, Request};
-use crate::ready::Readiness;
+use crate::ready::{self, Morning, MorningNews, Readiness};
 use crate::{Deps, FUNCTION, kubernetes, messages};
 
 mod databases;
@@ -35,9 +35,16 @@ pub async fn handle(
     Invocation::for_event(FUNCTION, &event)
         .run(async {
             let req = event::parse(event.payload.into_value()?)?;
-            let (report, cleared) = run_and_remember(deps, &req).await;
-            if let Some(n) = messages::notification(&report, req.account.as_deref(), &cleared) {
+            let (report, told) = run_and_remember(deps, &req).await;
+            if let Some(n) = messages::notification(&report, req.account.as_deref(), &told.cleared)
+            {
                 deps.notifiers.send(&n).await;
+            }
+            let zone = deps.config.policy.zone();
+            for (account, news) in &told.mornings {
+                deps.notifiers
+                    .send(&messages::morning(account, news, zone))
+                    .await;
             }
             Ok(report)
         })
@@ -53,13 +60,21 @@ pub async fn run(deps: &Deps, req: &Request) -> RunReport {
     run_and_remember(deps, req).await.0
 }
 
-/// The run, and the failures remembered from earlier runs that this one found cleared. Each
-/// failure in the report carries `told` (first, again or quiet: `caretaker_shared::once`).
-pub async fn run_and_remember(deps: &Deps, req: &Request) -> (RunReport, Vec<Cleared>) {
+/// What a run has to tell beyond its report: failures remembered from earlier runs that this
+/// one found cleared, and each account's morning (ready, or late).
+#[derive(Debug, Default)]
+pub struct Told {
+    pub cleared: Vec<Cleared>,
+    pub mornings: Vec<(String, MorningNews)>,
+}
+
+/// The run, and what it has to tell. Each failure in the report carries `told` (first, again or
+/// quiet: `caretaker_shared::once`).
+pub async fn run_and_remember(deps: &Deps, req: &Request) -> (RunReport, Told) {
     let now = req.at.unwrap_or_else(Utc::now);
     let dry_run = req.dry_run || deps.config.common.dry_run || req.action == Action::Status;
     let mut report = RunReport::new(FUNCTION, req.action.as_str(), dry_run);
-    let mut cleared = Vec::new();
+    let mut told = Told::default();
     let accounts: Vec<String> = match &req.account {
         Some(a) => vec![a.clone()],
         None if deps.config.common.allowed_accounts.is_empty() => {
@@ -128,7 +143,7 @@ pub async fn run_and_remember(deps: &Deps, req: &Request) -> (RunReport, Vec<Cle
                     };
                     save(deps, &account, &kept, &mut report).await;
                 }
-                cleared.extend(said.cleared);
+                told.cleared.extend(said.cleared);
                 continue;
             }
         };
@@ -157,7 +172,8 @@ pub async fn run_and_remember(deps: &Deps, req: &Request) -> (RunReport, Vec<Cle
         // Bringing things up: databases → node groups → workloads, each workload waiting for
         // what its namespace declares it needs; taking them down: the reverse.
         let mut ready = Readiness::default();
-        if domain::morning(&deps.config.policy, req.action, now) {
+        let morning_order = domain::morning(&deps.config.policy, req.action, now);
+        if morning_order {
             layer.databases(r, &mut ready).await;
             layer.nodegroups(&clusters, r, &mut ready).await;
             layer.kubernetes(&clusters, r, Some(&ready)).await;
@@ -167,12 +183,25 @@ pub async fn run_and_remember(deps: &Deps, req: &Request) -> (RunReport, Vec<Cle
             layer.databases(r, &mut ready).await;
         }
         let said = say_once(r, first, &account, true, now, &remembered);
+        // Is dev ready, once this morning's starts are made? Said once a morning.
+        let previous = layer.decider.memory.morning.clone();
+        let (morning, news) = match dry_run {
+            true => (previous, None),
+            false => ready::morning_after(
+                previous.as_ref(),
+                now,
+                deps.config.policy.warm_up,
+                morning_order,
+                &ready.progress(&r.resources[first..]),
+            ),
+        };
         if !dry_run && readable {
-            layer.remember(req.action, &said, r).await;
+            layer.remember(req.action, &said, morning, r).await;
         }
-        cleared.extend(said.cleared);
+        told.cleared.extend(said.cleared);
+        told.mornings.extend(news.map(|n| (account.clone(), n)));
     }
-    (report.finish(), cleared)
+    (report.finish(), told)
 }
 
 /// Which of this account's failures (the report's entries from `first` on) to say: each is
@@ -246,7 +275,13 @@ impl Layer<'_> {
     /// Writes the account's memory when the run has news: a forced action's hold, a change, a
     /// transition seen, pending changes, failures said or cleared. A failed write is reported;
     /// the run stands.
-    async fn remember(&self, action: Action, said: &Said, report: &mut RunReport) {
+    async fn remember(
+        &self,
+        action: Action,
+        said: &Said,
+        morning: Option<Morning>,
+        report: &mut RunReport,
+    ) {
         let hold = match action {
             Action::Shutdown => Some(Hold {
                 up: false,
@@ -260,11 +295,16 @@ impl Layer<'_> {
         };
         let memory = match self.decider.memory_after(hold) {
             Some(m) => m,
-            None if said.changed(&self.decider.memory.failures) => self.decider.memory.clone(),
+            None if said.changed(&self.decider.memory.failures)
+                || morning != self.decider.memory.morning =>
+            {
+                self.decider.memory.clone()
+            }
             None => return,
         };
         let memory = Memory {
             failures: said.memory.clone(),
+            morning,
             ..memory
         };
         if self.deps.state.is_none() && hold.is_some() {

@@ -6,6 +6,8 @@
 
 use caretaker_shared::notify::{Notification, Severity};
 use caretaker_shared::once::Cleared;
+
+use crate::ready::MorningNews;
 use caretaker_shared::report::{Outcome, RunReport};
 use serde_json::Value;
 
@@ -137,6 +139,57 @@ pub(crate) fn notification(
     }))
 }
 
+/// The morning of one account: "dev ready at 07:00" with when each layer was, or, past the
+/// deadline, a critical notice naming what is not ready and why. Times in `zone` (the account's
+/// schedules').
+pub(crate) fn morning(account: &str, news: &MorningNews, zone: chrono_tz::Tz) -> Notification {
+    let local =
+        |t: &chrono::DateTime<chrono::Utc>| t.with_timezone(&zone).format("%H:%M %Z").to_string();
+    match news {
+        MorningNews::Ready {
+            at,
+            databases,
+            nodes,
+            workloads,
+        } => Notification::new(
+            Severity::Info,
+            format!("dev ready at {} (account {account})", local(at)),
+        )
+        .fact("Databases", format!("ready by {}", local(databases)))
+        .fact("Node groups", format!("ready by {}", local(nodes)))
+        .fact("Workloads", format!("{workloads} up by {}", local(at)))
+        .action("Nothing: dev is up for the day."),
+        MorningNews::Late {
+            deadline,
+            not_ready,
+        } => {
+            let mut n = Notification::new(
+                Severity::Critical,
+                format!(
+                    "dev not ready at {} (account {account}): {} not up",
+                    local(deadline),
+                    not_ready.len()
+                ),
+            );
+            for w in not_ready.iter().take(SHOWN) {
+                let (what, why) = w.split_once(' ').unwrap_or((w.as_str(), ""));
+                n = n.fact(format!("✘ {what}"), why);
+            }
+            if not_ready.len() > SHOWN {
+                n = n.fact(
+                    "More",
+                    format!("{} more in the run report", not_ready.len() - SHOWN),
+                );
+            }
+            n.action(
+                "A start AWS accepted did not happen: look at each one named (an RDS start stuck \
+                 in starting, storage full or a disabled KMS key; a node group's health issues; a \
+                 workload waiting for them). The next runs keep trying.",
+            )
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -208,6 +261,42 @@ mod tests {
             n.facts
                 .iter()
                 .any(|(_, v)| v.contains("still failing, since 2026-12-01T21:00:00+00:00"))
+        );
+    }
+
+    #[test]
+    fn a_late_morning_is_critical_and_names_what_and_why_in_the_teams_zone() {
+        let news = MorningNews::Late {
+            deadline: "2026-12-02T12:20:00Z".parse().unwrap(),
+            not_ready: vec![
+                "rds:innovate-dev-db starting".into(),
+                "nodegroup:innovate-dev/addons DEGRADED".into(),
+            ],
+        };
+        let n = morning("222222222222", &news, chrono_tz::America::New_York);
+        assert_eq!(n.severity, Severity::Critical);
+        assert!(
+            n.title.contains("dev not ready at 07:20 EST") && n.title.contains("2 not up"),
+            "{n:?}"
+        );
+        assert!(
+            n.facts
+                .iter()
+                .any(|(k, v)| k == "✘ rds:innovate-dev-db" && v == "starting")
+        );
+        let ready = MorningNews::Ready {
+            at: "2026-12-02T12:00:00Z".parse().unwrap(),
+            databases: "2026-12-02T11:45:00Z".parse().unwrap(),
+            nodes: "2026-12-02T11:45:00Z".parse().unwrap(),
+            workloads: 14,
+        };
+        let n = morning("222222222222", &ready, chrono_tz::America::New_York);
+        assert_eq!(n.severity, Severity::Info);
+        assert!(n.title.starts_with("dev ready at 07:00 EST"), "{n:?}");
+        assert!(
+            n.facts
+                .iter()
+                .any(|(k, v)| k == "Workloads" && v == "14 up by 07:00 EST")
         );
     }
 }

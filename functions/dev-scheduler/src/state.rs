@@ -10,6 +10,7 @@ use caretaker_shared::once::Failing;
 use chrono::{DateTime, Utc};
 
 use crate::domain::{BudgetHold, Hold, Memory};
+use crate::ready::Morning;
 
 #[derive(Debug, Clone)]
 pub(crate) struct State {
@@ -89,12 +90,24 @@ impl State {
             }),
             _ => None,
         };
+        let morning = time(&item, "morningBegan").map(|began| Morning {
+            began,
+            databases: time(&item, "morningDatabases"),
+            nodes: time(&item, "morningNodes"),
+            workloads: time(&item, "morningWorkloads"),
+            said: item
+                .get("morningSaid")
+                .and_then(|v| v.as_bool().ok())
+                .copied()
+                .unwrap_or(false),
+        });
         Ok(Memory {
             last_run: time(&item, "lastRun"),
             pending,
             hold,
             failures,
             budget_hold,
+            morning,
         })
     }
 
@@ -122,6 +135,20 @@ impl State {
                 })
                 .collect();
             put = put.item("failures", AttributeValue::M(failures));
+        }
+        if let Some(mo) = &m.morning {
+            put = put
+                .item("morningBegan", AttributeValue::S(mo.began.to_rfc3339()))
+                .item("morningSaid", AttributeValue::Bool(mo.said));
+            for (name, t) in [
+                ("morningDatabases", mo.databases),
+                ("morningNodes", mo.nodes),
+                ("morningWorkloads", mo.workloads),
+            ] {
+                if let Some(t) = t {
+                    put = put.item(name, AttributeValue::S(t.to_rfc3339()));
+                }
+            }
         }
         if let Some(b) = &m.budget_hold {
             put = put
