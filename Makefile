@@ -64,10 +64,10 @@ build:
 package: bootstrap
 	$(VENV)/bin/python tools/package.py
 
-## invoke: one events/ case through cargo lambda, with the stack, the estate and its fixtures: make invoke FN=secret-rotator CASE=create-secret
+## invoke: one events/ case through cargo lambda, with the stack, the estate and its fixtures: make invoke FN=secret-rotator CASE=create-secret [RELEASE=1]
 invoke: bootstrap
 	cargo build --workspace --bins
-	tools/stack.py run --iam -- $(VENV)/bin/python tools/invoke.py $(FN) $(CASE)
+	tools/stack.py run --iam -- $(VENV)/bin/python tools/invoke.py $(if $(RELEASE),--release) $(FN) $(CASE)
 
 ## check-events: every events/ case, each compared with events/expected.json
 check-events: bootstrap

@@ -42,6 +42,9 @@ def free_port():
 class Watch:
     """`cargo lambda watch` emulating the Lambda service for the functions of this workspace."""
 
+    # `cargo lambda watch --release`: the optimised binary, as `sam build` ships it (tools/invoke.py --release).
+    release = os.environ.get("CARETAKER_RELEASE") == "1"
+
     def __init__(self, env):
         self.port = free_port()
         env_file = STACK / "lambda.env"
@@ -49,7 +52,7 @@ class Watch:
         self.log = open(STACK / "cargo-lambda-watch.log", "wb")
         self.proc = subprocess.Popen(
             [str(BIN / "cargo-lambda"), "lambda", "watch", "--ignore-changes", "-A", "127.0.0.1",
-             "-P", str(self.port), "--env-file", str(env_file)],
+             "-P", str(self.port), "--env-file", str(env_file), *(["--release"] if self.release else [])],
             # It stops when its standard input closes: hold a pipe open until stop().
             cwd=ROOT, stdin=subprocess.PIPE, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         for _ in range(300):

@@ -261,7 +261,10 @@ def main():
     ap.add_argument("case", nargs="?")
     ap.add_argument("--all", action="store_true", help="every case of every function, checked against events/expected.json")
     ap.add_argument("--write-expected", action="store_true", help="with --all: record what each case did as expected")
+    ap.add_argument("--release", action="store_true", help="run the release (optimised) binaries, as sam build ships them")
     args = ap.parse_args()
+    if args.release:
+        Watch.release = True
     if args.all:
         return check_all(deploy(), args.write_expected)
     if args.function not in FUNCTIONS or not args.case or args.case not in cases(args.function):
