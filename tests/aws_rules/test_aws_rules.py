@@ -345,3 +345,27 @@ def test_each_switch_alone_brings_its_function_and_none_of_the_others_resources(
               "FailedDeliveriesPolicy", "FailedDeliveriesAlarm"}
     nothing = plan(translated, {k: "false" for k in SWITCHES}, MGMT)
     assert set(nothing.resolved) == shared, sorted(set(nothing.resolved) ^ shared)
+
+
+def test_the_rotation_window_lies_inside_office_hours_in_winter_and_summer(places):
+    # https://docs.aws.amazon.com/secretsmanager/latest/userguide/rotate-secrets_schedule.html
+    # (a rate() window starts at midnight UTC: at night a scheduled dev database is stopped, and
+    # the window must end the same UTC day)
+    import re
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    dev = places["dev"]
+    [(_, schedule)] = resources(dev, "AWS::SecretsManager::RotationSchedule")
+    rules = schedule["RotationRules"]
+    m = re.fullmatch(r"cron\((\d+) (\d+) \? ([\d,]+) (MON|TUE|WED|THU|FRI)#\d \*\)", rules["ScheduleExpression"])
+    assert m, f"not a weekday cron: {rules['ScheduleExpression']}"
+    start, hours = int(m.group(2)), int(rules["Duration"].rstrip("h"))
+    assert start + hours <= 24, "the window must end the same UTC day"
+    office = dev.t["Parameters"]["OfficeHours"]["Default"]  # "Mon-Fri 07:00-20:00 America/New_York"
+    days, span, zone = office.split()
+    begin, end = (int(x.split(":")[0]) for x in span.split("-"))
+    for month in (1, 7):  # EST and EDT
+        for h in (start, start + hours - 1):
+            local = datetime(2027, month, 5, h, 30, tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(zone))
+            assert begin <= local.hour < end, f"{h}:30 UTC is {local:%H:%M} in {zone}, outside {span}"

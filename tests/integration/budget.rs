@@ -430,6 +430,78 @@ async fn dev_overspend_requests_one_shutdown_and_prod_is_refused() {
 }
 
 #[tokio::test]
+async fn a_budgets_notice_of_overspend_asks_for_the_shutdown_at_once_and_the_daily_check_not_again()
+{
+    // GIVEN dev's budget with a shutdown at 100 % forecast, and AWS Budgets' forecast notice
+    let fx = Fx::new(
+        &[(
+            "dev",
+            "innovate-dev-monthly",
+            "400",
+            "251.35",
+            Some("436.90"),
+            Some("forecast-100"),
+        )],
+        false,
+    )
+    .await;
+    let notice = include_str!("../../events/budget-guard/budgets-notice-monthly-forecast.json");
+    // WHEN it arrives, at whatever hour
+    let r = run(
+        &fx.deps,
+        parse(serde_json::from_str(notice).unwrap()).unwrap(),
+        now(),
+    )
+    .await
+    .unwrap();
+    // THEN the shutdown is asked for now, saying why
+    let shut = r
+        .resources
+        .iter()
+        .find(|x| x.kind == "dev-shutdown")
+        .unwrap();
+    assert!(
+        matches!(&shut.outcome, Outcome::Changed { action }
+            if action.contains("innovate-dev-monthly reached 100% forecast ($436.90 of $400.00), per AWS Budgets' notice")),
+        "{shut:?}"
+    );
+    let events = fx.shutdowns().await;
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["detail"]["account"], fx.dev);
+    // and the daily check of the same period finds it asked for already
+    run(&fx.deps, Command::Check { dry_run: false }, now())
+        .await
+        .unwrap();
+    assert!(fx.shutdowns().await.is_empty(), "once per period");
+    // An actual-spend notice below the level asks for nothing.
+    let fx = Fx::new(
+        &[(
+            "dev",
+            "innovate-dev-monthly",
+            "400",
+            "331.47",
+            Some("380"),
+            Some("actual-100"),
+        )],
+        false,
+    )
+    .await;
+    let actual = include_str!("../../events/budget-guard/budgets-notice-monthly-actual.json");
+    let r = run(
+        &fx.deps,
+        parse(serde_json::from_str(actual).unwrap()).unwrap(),
+        now(),
+    )
+    .await
+    .unwrap();
+    assert!(
+        !r.resources.iter().any(|x| x.kind == "dev-shutdown"),
+        "{r:?}"
+    );
+    assert!(fx.shutdowns().await.is_empty());
+}
+
+#[tokio::test]
 async fn reconcile_creates_missing_leaves_unmanaged_alone_and_then_changes_nothing() {
     let fx = Fx::new(
         &[

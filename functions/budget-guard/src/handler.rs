@@ -54,7 +54,7 @@ pub async fn run(deps: &Deps, cmd: Command, now: DateTime<Utc>) -> Result<RunRep
             r.summary.clear();
             r.finish()
         }
-        Command::Messages(msgs) => notices::messages(deps, msgs).await?,
+        Command::Messages(msgs) => notices::messages(deps, msgs, now).await?,
         Command::Anomaly(detail) => {
             let a = domain::parse_anomaly(&detail).map_err(BadInput)?;
             let mut r = RunReport::new(FUNCTION, "anomaly", false);

@@ -98,6 +98,22 @@ pub(crate) fn shutdown_reason(d: &DesiredBudget, b: &ExistingBudget, at: Thresho
     )
 }
 
+/// The reason of a shutdown asked for from a Budgets notice (what the notice said).
+pub(crate) fn notice_shutdown_reason(
+    d: &DesiredBudget,
+    at: Threshold,
+    amount: Decimal,
+    budgeted: Decimal,
+) -> String {
+    format!(
+        "{} reached {} ({} of {}), per AWS Budgets' notice",
+        d.name,
+        at.label(),
+        money_against(amount, budgeted),
+        money(budgeted)
+    )
+}
+
 pub(crate) fn shutdown(d: &DesiredBudget, reason: &str) -> Notification {
     Notification::new(
         Severity::Critical,

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use tracing::{info, warn};
 
 use super::read_budgets;
-use crate::domain::{self, DesiredBudget, ExistingBudget, Threshold, claim_key};
+use crate::domain::{self, DesiredBudget, Threshold, claim_key};
 use crate::{Deps, FUNCTION, aws, messages};
 
 /// Threshold alerts, once per budget, threshold and period; and the dev overspend action.
@@ -86,7 +86,8 @@ pub async fn check(deps: &Deps, now: DateTime<Utc>, dry_run: bool) -> RunReport 
         if let Some(at) = d.shutdown_at
             && crossed.contains(&at)
         {
-            let res = shutdown(deps, d, b, at, &period, now, dry_run).await;
+            let reason = messages::shutdown_reason(d, b, at);
+            let res = shutdown(deps, d, reason, &period, now, dry_run).await;
             report
                 .record("dev-shutdown", &format!("{account}/{}", d.env), res)
                 .in_account(account);
@@ -95,11 +96,12 @@ pub async fn check(deps: &Deps, now: DateTime<Utc>, dry_run: bool) -> RunReport 
     report.finish()
 }
 
-async fn shutdown(
+/// Asks dev-scheduler to shut `d`'s account down, once per budget period (the daily check and a
+/// Budgets notice share the claim): never for prod, and only where the guard allows.
+pub(super) async fn shutdown(
     deps: &Deps,
     d: &DesiredBudget,
-    b: &ExistingBudget,
-    at: Threshold,
+    reason: String,
     period: &str,
     now: DateTime<Utc>,
     dry_run: bool,
@@ -118,7 +120,6 @@ async fn shutdown(
         warn!(account = %d.account, env = %d.env, reason = %refusal, "dev shutdown refused");
         return Outcome::skipped(format!("shutdown refused: {refusal}"));
     }
-    let reason = messages::shutdown_reason(d, b, at);
     if dry_run {
         return Outcome::changed(format!("request shutdown: {reason}"));
     }
