@@ -504,15 +504,12 @@ async fn a_night_time_scale_up_by_hand_never_overwrites_the_day_count() {
     assert_eq!(k.replicas(DEP, "app", "web"), Some(3), "the day count wins");
 }
 
-#[tokio::test]
-async fn a_scheduled_morning_warms_up_databases_and_nodes_then_brings_workloads_once_the_database_is_available()
- {
-    // GIVEN dev down for the night: the database stopped, the node group at zero, the app's
-    // workloads at zero, and the namespace declaring that it needs the database.
+/// The dev cluster, its node group and database, and an opted-in namespace `app` (a Deployment
+/// `web` of 3, a CronJob `report`) that needs the database and the node group.
+async fn app_that_needs_its_database() -> Fx {
     let fx = Fx::new("").await;
     dev_cluster_node_group_and_database(&fx).await;
-    let k = &fx.kube;
-    k.namespace(
+    fx.kube.namespace(
         "app",
         &[
             ("caretaker/schedule", "office-hours"),
@@ -523,8 +520,18 @@ async fn a_scheduled_morning_warms_up_databases_and_nodes_then_brings_workloads_
         ],
         &[],
     );
-    k.deployment("app", "web", 3, &[], &[]);
-    k.cronjob("app", "report", false, &[]);
+    fx.kube.deployment("app", "web", 3, &[], &[]);
+    fx.kube.cronjob("app", "report", false, &[]);
+    fx
+}
+
+#[tokio::test]
+async fn a_scheduled_morning_warms_up_databases_and_nodes_then_brings_workloads_once_the_database_is_available()
+ {
+    // GIVEN dev down for the night: the database stopped, the node group at zero, the app's
+    // workloads at zero, and the namespace declaring that it needs the database.
+    let fx = app_that_needs_its_database().await;
+    let k = &fx.kube;
     let night = fx
         .invoke(json!({"action": "reconcile", "at": "2026-11-30T20:00:00Z"}))
         .await;
@@ -600,22 +607,8 @@ async fn a_scheduled_morning_warms_up_databases_and_nodes_then_brings_workloads_
 #[tokio::test]
 async fn workloads_coming_up_wait_for_the_database_their_namespace_needs_and_say_so() {
     // GIVEN dev down for the night, the namespace needing the database and the node group
-    let fx = Fx::new("").await;
-    dev_cluster_node_group_and_database(&fx).await;
+    let fx = app_that_needs_its_database().await;
     let k = &fx.kube;
-    k.namespace(
-        "app",
-        &[
-            ("caretaker/schedule", "office-hours"),
-            (
-                "caretaker/needs",
-                "rds:app-dev-db, nodegroup:innovate-dev/addons",
-            ),
-        ],
-        &[],
-    );
-    k.deployment("app", "web", 3, &[], &[]);
-    k.cronjob("app", "report", false, &[]);
     fx.invoke(json!({"action": "reconcile", "at": NIGHT})).await;
     assert_eq!(k.replicas(DEP, "app", "web"), Some(0));
     // WHEN someone brings dev up at night: the database and the nodes start in this very run
