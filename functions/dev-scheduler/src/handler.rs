@@ -7,25 +7,23 @@
 //! run over an unchanged world makes no mutating call; remembered node group sizes and replica
 //! counts are written only from a non-zero size, so a second shutdown cannot overwrite them with zero.
 
-use std::collections::{BTreeMap, BTreeSet};
-
 use caretaker_shared::incoming::Incoming;
-use caretaker_shared::once::{self, Cleared, Failing, Said};
+use caretaker_shared::once::Cleared;
 use caretaker_shared::report::{Outcome, RunReport};
 use caretaker_shared::telemetry::Invocation;
 use caretaker_shared::{Guard, error::chain};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use lambda_runtime::LambdaEvent;
-use tracing::warn;
 
-use crate::domain::{self, Action, BudgetHold, Decider, Hold, Memory};
+use crate::domain::{self, Action, BudgetHold, Decider, Memory};
 use crate::eks::{self, Cluster};
 use crate::error::SchedulerError;
 use crate::event::{self, Request};
-use crate::ready::{self, Morning, MorningNews, Readiness};
+use crate::ready::{self, MorningNews, Readiness};
 use crate::{Deps, FUNCTION, kubernetes, messages};
 
 mod databases;
+mod memory;
 mod nodegroups;
 
 pub async fn handle(
@@ -135,13 +133,13 @@ pub async fn run_and_remember(deps: &Deps, req: &Request) -> (RunReport, Told) {
             Ok(c) => c,
             Err(e) => {
                 report.record("account", &account, Outcome::failed(chain(&e)));
-                let said = say_once(&mut report, first, &account, false, now, &remembered);
+                let said = memory::say_once(&mut report, first, &account, false, now, &remembered);
                 if !dry_run && readable && said.changed(&remembered) {
                     let kept = Memory {
                         failures: said.memory,
                         ..memory
                     };
-                    save(deps, &account, &kept, &mut report).await;
+                    memory::save(deps, &account, &kept, &mut report).await;
                 }
                 told.cleared.extend(said.cleared);
                 continue;
@@ -182,7 +180,7 @@ pub async fn run_and_remember(deps: &Deps, req: &Request) -> (RunReport, Told) {
             layer.nodegroups(&clusters, r, &mut ready).await;
             layer.databases(r, &mut ready).await;
         }
-        let said = say_once(r, first, &account, true, now, &remembered);
+        let said = memory::say_once(r, first, &account, true, now, &remembered);
         // Is dev ready, once this morning's starts are made? Said once a morning.
         let previous = layer.decider.memory.morning.clone();
         let (morning, news) = match dry_run {
@@ -204,59 +202,6 @@ pub async fn run_and_remember(deps: &Deps, req: &Request) -> (RunReport, Told) {
     (report.finish(), told)
 }
 
-/// Which of this account's failures (the report's entries from `first` on) to say: each is
-/// marked `told` first, again or quiet, and the remembered ones whose resource worked clear.
-fn say_once(
-    report: &mut RunReport,
-    first: usize,
-    account: &str,
-    reached: bool,
-    now: DateTime<Utc>,
-    remembered: &BTreeMap<String, Failing>,
-) -> Said {
-    let key = |kind: &str, id: &str| format!("{kind} {id}");
-    let mut current = BTreeMap::new();
-    let mut seen = BTreeSet::new();
-    if reached {
-        seen.insert(key("account", account));
-    }
-    for r in &report.resources[first..] {
-        match &r.outcome {
-            Outcome::Failed { error } => {
-                current.insert(key(&r.kind, &r.id), once::cause_of(error));
-            }
-            _ => {
-                seen.insert(key(&r.kind, &r.id));
-            }
-        }
-    }
-    let said = once::decide(now, &current, &seen, remembered);
-    for r in &mut report.resources[first..] {
-        let k = key(&r.kind, &r.id);
-        if let (Some(tell), Some(f)) = (said.tell.get(&k), said.memory.get(&k)) {
-            r.details.insert("told".into(), tell.as_str().into());
-            r.details
-                .insert("failingSince".into(), f.since.to_rfc3339().into());
-        }
-    }
-    said
-}
-
-async fn save(deps: &Deps, account: &str, memory: &Memory, report: &mut RunReport) {
-    let Some(state) = &deps.state else {
-        return;
-    };
-    if let Err(e) = state.save(account, memory).await {
-        report.record(
-            "scheduler-state",
-            account,
-            Outcome::failed(format!(
-                "memory not written (the next run may report routine changes as drift): {e}"
-            )),
-        );
-    }
-}
-
 /// One account's run: its clients, its decider, and how many calls may be in flight.
 struct Layer<'a> {
     deps: &'a Deps,
@@ -270,51 +215,6 @@ struct Layer<'a> {
 impl Layer<'_> {
     fn account(&self) -> &str {
         &self.decider.account
-    }
-
-    /// Writes the account's memory when the run has news: a forced action's hold, a change, a
-    /// transition seen, pending changes, failures said or cleared. A failed write is reported;
-    /// the run stands.
-    async fn remember(
-        &self,
-        action: Action,
-        said: &Said,
-        morning: Option<Morning>,
-        report: &mut RunReport,
-    ) {
-        let hold = match action {
-            Action::Shutdown => Some(Hold {
-                up: false,
-                at: self.decider.now,
-            }),
-            Action::Startup => Some(Hold {
-                up: true,
-                at: self.decider.now,
-            }),
-            Action::Reconcile | Action::Status => None,
-        };
-        let memory = match self.decider.memory_after(hold) {
-            Some(m) => m,
-            None if said.changed(&self.decider.memory.failures)
-                || morning != self.decider.memory.morning =>
-            {
-                self.decider.memory.clone()
-            }
-            None => return,
-        };
-        let memory = Memory {
-            failures: said.memory.clone(),
-            morning,
-            ..memory
-        };
-        if self.deps.state.is_none() && hold.is_some() {
-            warn!(
-                account = self.account(),
-                "no STATE_TABLE: the forced {} holds only until the next periodic run",
-                action.as_str()
-            );
-        }
-        save(self.deps, self.account(), &memory, report).await;
     }
 
     /// The account's EKS clusters, described once for node groups and workloads.
