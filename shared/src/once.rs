@@ -69,10 +69,12 @@ impl Said {
 pub fn cause_of(error: &str) -> String {
     let mut out = String::new();
     for word in error.split_whitespace() {
-        // A run of 16 or more hex digits and dashes with 4 or more digits: a UUID or request id.
+        // A run of 16 or more hex digits and dashes with 4 or more digits (a UUID or request id),
+        // or 8 digits or more in one word (a time stamp, an account id, a counter).
         let volatile = word
             .split(|c: char| !(c.is_ascii_hexdigit() || c == '-'))
-            .any(|run| run.len() >= 16 && run.chars().filter(char::is_ascii_digit).count() >= 4);
+            .any(|run| run.len() >= 16 && run.chars().filter(char::is_ascii_digit).count() >= 4)
+            || word.chars().filter(char::is_ascii_digit).count() >= 8;
         if !out.is_empty() {
             out.push(' ');
         }
@@ -222,6 +224,10 @@ mod tests {
         let b =
             cause_of("GetItem failed: throttled (request id 9d1b7e55-0a2c-4f3e-8b6d-1e2f3a4b5c6d)");
         assert_eq!(a, b);
+        assert_eq!(
+            cause_of("not ready at 2026-12-01T07:20:00Z: starting"),
+            cause_of("not ready at 2026-12-02T07:20:00Z: starting")
+        );
         assert_ne!(
             cause_of("stop failed: denied"),
             cause_of("stop failed: timed out")
