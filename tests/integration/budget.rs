@@ -9,7 +9,7 @@ use budget_guard::event::{Command, parse};
 use budget_guard::handler::run;
 use budget_guard::{Deps, GuardConfig};
 use caretaker_shared::notify::{Notifiers, SnsSink};
-use caretaker_shared::report::Outcome;
+use caretaker_shared::report::{Outcome, RunReport};
 use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
@@ -429,31 +429,38 @@ async fn dev_overspend_requests_one_shutdown_and_prod_is_refused() {
     assert!(fx.shutdowns().await.is_empty(), "at most once per period");
 }
 
-#[tokio::test]
-async fn a_budgets_notice_of_overspend_asks_for_the_shutdown_at_once_and_the_daily_check_not_again()
-{
-    // GIVEN dev's budget with a shutdown at 100 % forecast, and AWS Budgets' forecast notice
+/// dev's budget with a shutdown at `at` ("forecast-100"), this month's spend staged, and what
+/// budget-guard did with the Budgets notice `event` (an `events/budget-guard/` file).
+async fn notice_for_dev(actual: &str, forecast: &str, at: &str, event: &str) -> (Fx, RunReport) {
     let fx = Fx::new(
         &[(
             "dev",
             "innovate-dev-monthly",
             "400",
-            "251.35",
-            Some("436.90"),
-            Some("forecast-100"),
+            actual,
+            Some(forecast),
+            Some(at),
         )],
         false,
     )
     .await;
-    let notice = include_str!("../../events/budget-guard/budgets-notice-monthly-forecast.json");
-    // WHEN it arrives, at whatever hour
-    let r = run(
-        &fx.deps,
-        parse(serde_json::from_str(notice).unwrap()).unwrap(),
-        now(),
+    let cmd = parse(serde_json::from_str(event).unwrap()).unwrap();
+    let r = run(&fx.deps, cmd, now()).await.unwrap();
+    (fx, r)
+}
+
+#[tokio::test]
+async fn a_budgets_notice_of_overspend_asks_for_the_shutdown_at_once_and_the_daily_check_not_again()
+{
+    // GIVEN dev's budget with a shutdown at 100 % forecast, WHEN AWS Budgets' forecast notice
+    // arrives, at whatever hour
+    let (fx, r) = notice_for_dev(
+        "251.35",
+        "436.90",
+        "forecast-100",
+        include_str!("../../events/budget-guard/budgets-notice-monthly-forecast.json"),
     )
-    .await
-    .unwrap();
+    .await;
     // THEN the shutdown is asked for now, saying why
     let shut = r
         .resources
@@ -474,26 +481,13 @@ async fn a_budgets_notice_of_overspend_asks_for_the_shutdown_at_once_and_the_dai
         .unwrap();
     assert!(fx.shutdowns().await.is_empty(), "once per period");
     // An actual-spend notice below the level asks for nothing.
-    let fx = Fx::new(
-        &[(
-            "dev",
-            "innovate-dev-monthly",
-            "400",
-            "331.47",
-            Some("380"),
-            Some("actual-100"),
-        )],
-        false,
+    let (fx, r) = notice_for_dev(
+        "331.47",
+        "380",
+        "actual-100",
+        include_str!("../../events/budget-guard/budgets-notice-monthly-actual.json"),
     )
     .await;
-    let actual = include_str!("../../events/budget-guard/budgets-notice-monthly-actual.json");
-    let r = run(
-        &fx.deps,
-        parse(serde_json::from_str(actual).unwrap()).unwrap(),
-        now(),
-    )
-    .await
-    .unwrap();
     assert!(
         !r.resources.iter().any(|x| x.kind == "dev-shutdown"),
         "{r:?}"
