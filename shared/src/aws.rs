@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use aws_config::timeout::TimeoutConfig;
 
@@ -55,14 +55,15 @@ pub async fn account_id(config: &SdkConfig) -> Result<String, SharedError> {
 
 /// Hands out an `SdkConfig` per target account: the base config for the home account (or when
 /// no role name is configured), otherwise one that assumes `arn:aws:iam::<account>:role/<name>`.
-/// Configs are cached, and the SDK caches and refreshes the assumed credentials inside them, so
-/// one invocation assumes each role at most once.
+/// Configs are cached per account until their credentials are within `RENEW_BEFORE` of expiring
+/// (a warm Lambda lives for hours; assumed credentials for one), so one invocation assumes each
+/// role at most once, and a warm process assumes it again about hourly.
 pub struct Accounts {
     base: SdkConfig,
     home_account: String,
     role_name: Option<String>,
     session_name: String,
-    cache: Mutex<HashMap<String, SdkConfig>>,
+    cache: Mutex<HashMap<String, (SdkConfig, Option<SystemTime>)>>,
 }
 
 impl Accounts {
@@ -108,7 +109,9 @@ impl Accounts {
             });
         };
         let mut cache = self.cache.lock().await;
-        if let Some(cfg) = cache.get(account) {
+        if let Some((cfg, expires)) = cache.get(account)
+            && still_fresh(*expires, SystemTime::now())
+        {
             return Ok(cfg.clone());
         }
         // One explicit AssumeRole: a refusal is an `AwsError` like any other (denied, naming the
@@ -138,11 +141,12 @@ impl Accounts {
                 source: format!("credentials act in account {actual}, not {account}").into(),
             });
         }
+        let expires = SystemTime::try_from(c.expiration).ok();
         let credentials = Credentials::new(
             c.access_key_id,
             c.secret_access_key,
             Some(c.session_token),
-            std::time::SystemTime::try_from(c.expiration).ok(),
+            expires,
             "caretaker-assume-role",
         );
         let cfg = self
@@ -150,9 +154,18 @@ impl Accounts {
             .to_builder()
             .credentials_provider(SharedCredentialsProvider::new(credentials))
             .build();
-        cache.insert(account.to_owned(), cfg.clone());
+        cache.insert(account.to_owned(), (cfg.clone(), expires));
         Ok(cfg)
     }
+}
+
+/// Assumed credentials are renewed this long before they expire: past any one call's 25 s and
+/// well inside a run.
+pub const RENEW_BEFORE: Duration = Duration::from_secs(15 * 60);
+
+/// Whether credentials expiring at `expires` (unknown = never) are still good to hand out at `now`.
+fn still_fresh(expires: Option<SystemTime>, now: SystemTime) -> bool {
+    expires.is_none_or(|e| e.duration_since(now).is_ok_and(|left| left > RENEW_BEFORE))
 }
 
 /// Shared handle, cheap to clone into concurrent tasks.
@@ -327,6 +340,23 @@ pub fn tolerate<T, E, R>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn assumed_credentials_are_renewed_before_they_expire_in_a_warm_process() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let hour = Duration::from_secs(3600);
+        assert!(still_fresh(Some(now + hour), now), "just assumed");
+        assert!(
+            still_fresh(Some(now + hour), now + hour / 2),
+            "half an hour later"
+        );
+        assert!(
+            !still_fresh(Some(now + hour), now + hour - Duration::from_secs(600)),
+            "10 min left"
+        );
+        assert!(!still_fresh(Some(now + hour), now + 2 * hour), "expired");
+        assert!(still_fresh(None, now), "no expiry known");
+    }
 
     #[test]
     fn a_denial_names_the_role_and_the_iam_action() {
