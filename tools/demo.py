@@ -458,6 +458,30 @@ def act_dev_scheduler(dep):
         for body in told:
             print("    | " + body.rstrip().replace("\n", "\n    | "))
         ok &= len(told) == 1 and "dev ready at 07:00" in told[0]
+        # Someone takes dev down at night and brings it up again: the database and the nodes start
+        # in that run, and the app's workloads wait for them (caretaker/needs), saying so; the
+        # next periodic run brings them, and says dev is ready.
+        print("  by hand at night (event payloads with \"at\"):")
+        for label, payload in (("shutdown at 23:00 NY", {"action": "shutdown", "at": "2026-12-03T04:00:00Z"}),
+                               ("startup at 23:05 NY", {"action": "startup", "at": "2026-12-03T04:05:00Z"}),
+                               ("run at 23:20 NY", {"action": "reconcile", "at": "2026-12-03T04:20:00Z"})):
+            path = STACK / "demo-by-hand.json"
+            path.write_text(json.dumps(payload))
+            report, err = watch.invoke("dev-scheduler", path)
+            if err:
+                print(f"    {label}: FAILED: {err}")
+                return False
+            print(f"    {label}: {report['summary']}")
+            waiting = [r for r in report["resources"] if "waiting for" in r.get("reason", "")]
+            for r in waiting:
+                print(f"      {r['kind']:<16} {r['id']:<36} {r['reason']}")
+            if label.startswith("startup"):
+                ok &= len(waiting) == 4
+        ok &= "innovate/backend 3," in state()
+        told = [m["Body"] for m in sqs.receive_message(QueueUrl=alerts, MaxNumberOfMessages=10).get("Messages", [])]
+        for body in told:
+            print("    | " + body.rstrip().replace("\n", "\n    | "))
+        ok &= len(told) == 1 and "dev ready at 23:20" in told[0]
         # A "shutdown request" that is not budget-guard's: refused with a named error type,
         # nothing changed, nothing sent.
         before = state()
@@ -480,8 +504,8 @@ def act_dev_scheduler(dep):
     for n in names:
         print("    " + f"{n:<{width}}  " + "".join(f"{col.get(n, '-'):<12}" for _, col in columns))
     DID["dev-scheduler"] = ("night: down by each resource's schedule, counts remembered; 15 min later nothing; "
-                            "06:45: database and nodes warmed up; 07:00: workloads back exactly; a forged shutdown "
-                            "request refused")
+                            "06:45: database and nodes warmed up; 07:00: workloads back exactly, dev ready said once; "
+                            "a startup at night: workloads waited for the database; a forged shutdown request refused")
     return ok
 
 

@@ -326,17 +326,24 @@ fn leave(why: &str) -> Judged {
 
 /// Whether a run brings things up, and so goes in the morning order (databases → node groups →
 /// workloads) rather than the night order: a `startup`, or a periodic run while any of the
-/// account's schedules is up or warming up. A schedule written inline on one resource's tag is
-/// not seen here: its resource comes up in the order of the named schedules' run.
-pub fn morning(policy: &Policy, action: Action, now: DateTime<Utc>) -> bool {
+/// account's schedules is up or warming up, or while a `startup` holds (no schedule has changed
+/// since it). A schedule written inline on one resource's tag is not seen here: its resource comes
+/// up in the order of the named schedules' run.
+pub fn morning(policy: &Policy, action: Action, now: DateTime<Utc>, hold: Option<Hold>) -> bool {
+    let schedules = || policy.named.values().chain(policy.default.iter());
     match action {
         Action::Startup => true,
         Action::Shutdown => false,
-        Action::Reconcile | Action::Status => policy
-            .named
-            .values()
-            .chain(policy.default.iter())
-            .any(|s| s.is_up(now + policy.warm_up, &policy.holidays)),
+        Action::Reconcile | Action::Status => {
+            schedules().any(|s| s.is_up(now + policy.warm_up, &policy.holidays))
+                || hold.is_some_and(|h| {
+                    h.up && now >= h.at
+                        && schedules().all(|s| {
+                            s.last_change(now, &policy.holidays)
+                                .is_none_or(|c| c <= h.at)
+                        })
+                })
+        }
     }
 }
 
@@ -807,6 +814,59 @@ mod tests {
             warm_up: chrono::TimeDelta::zero(),
             max_keep_up: chrono::TimeDelta::zero(),
         }
+    }
+
+    #[test]
+    fn a_run_goes_in_the_morning_order_while_a_schedule_is_up_or_a_startup_holds() {
+        let p = policy();
+        // Tuesday night, nothing up: the night order.
+        assert!(!morning(
+            &p,
+            Action::Reconcile,
+            at("2026-12-01T22:15:00Z"),
+            None
+        ));
+        assert!(morning(
+            &p,
+            Action::Reconcile,
+            at("2026-12-01T10:00:00Z"),
+            None
+        ));
+        assert!(morning(
+            &p,
+            Action::Startup,
+            at("2026-12-01T22:00:00Z"),
+            None
+        ));
+        // A startup at 22:00 holds: the next periodic run brings the rest up in the morning order,
+        let up = Some(Hold {
+            up: true,
+            at: at("2026-12-01T22:00:00Z"),
+        });
+        assert!(morning(
+            &p,
+            Action::Reconcile,
+            at("2026-12-01T22:15:00Z"),
+            up
+        ));
+        // until the schedule next changes (Wednesday 07:00 start, then 20:00 stop).
+        assert!(!morning(
+            &p,
+            Action::Reconcile,
+            at("2026-12-02T21:00:00Z"),
+            up
+        ));
+        // A shutdown's hold never makes a morning.
+        let down = Some(Hold {
+            up: false,
+            at: at("2026-12-01T22:00:00Z"),
+        });
+        assert!(!morning(
+            &p,
+            Action::Reconcile,
+            at("2026-12-01T22:15:00Z"),
+            down
+        ));
     }
 
     #[test]

@@ -170,7 +170,12 @@ pub async fn run_and_remember(deps: &Deps, req: &Request) -> (RunReport, Told) {
         // Bringing things up: databases → node groups → workloads, each workload waiting for
         // what its namespace declares it needs; taking them down: the reverse.
         let mut ready = Readiness::default();
-        let morning_order = domain::morning(&deps.config.policy, req.action, now);
+        let morning_order = domain::morning(
+            &deps.config.policy,
+            req.action,
+            now,
+            layer.decider.memory.hold,
+        );
         if morning_order {
             layer.databases(r, &mut ready).await;
             layer.nodegroups(&clusters, r, &mut ready).await;

@@ -158,7 +158,7 @@ pub(crate) fn morning(account: &str, news: &MorningNews, zone: chrono_tz::Tz) ->
         .fact("Databases", format!("ready by {}", local(databases)))
         .fact("Node groups", format!("ready by {}", local(nodes)))
         .fact("Workloads", format!("{workloads} up by {}", local(at)))
-        .action("Nothing: dev is up for the day."),
+        .action("Nothing: dev is up."),
         MorningNews::Late {
             deadline,
             not_ready,
