@@ -7,15 +7,55 @@ use std::collections::HashMap;
 use aws_sdk_secretsmanager::Client;
 use aws_sdk_secretsmanager::error::{ProvideErrorMetadata, SdkError};
 use caretaker_shared::aws::{AwsError, tolerate};
+use chrono::{DateTime, Utc};
 use secrecy::SecretString;
 
 use crate::config::PasswordPolicy;
+use crate::domain::Database;
 use crate::error::RotatorError;
 
 pub(crate) struct Metadata {
     pub(crate) rotation_enabled: Option<bool>,
     pub(crate) versions: HashMap<String, Vec<String>>,
     pub(crate) tags: HashMap<String, String>,
+    /// The rule's interval in days (DescribeSecret computes it for a schedule expression too).
+    pub(crate) every_days: Option<i64>,
+    pub(crate) last_rotated: Option<DateTime<Utc>>,
+}
+
+fn chrono(t: Option<&aws_sdk_secretsmanager::primitives::DateTime>) -> Option<DateTime<Utc>> {
+    t.and_then(|t| DateTime::from_timestamp(t.secs(), t.subsec_nanos()))
+}
+
+/// The status of an instance or a cluster; `None` when RDS knows no such database.
+pub(crate) async fn db_status(
+    rds: &aws_sdk_rds::Client,
+    db: &Database,
+) -> Result<Option<String>, AwsError> {
+    Ok(match db {
+        Database::Instance(id) => {
+            let res = rds
+                .describe_db_instances()
+                .db_instance_identifier(id)
+                .send()
+                .await;
+            tolerate(res, |e| e.is_db_instance_not_found_fault())
+                .map_err(|e| AwsError::new("rds", "DescribeDBInstances", &e).on(id))?
+                .and_then(|o| o.db_instances?.into_iter().next())
+                .map(|i| i.db_instance_status.unwrap_or_default())
+        }
+        Database::Cluster(id) => {
+            let res = rds
+                .describe_db_clusters()
+                .db_cluster_identifier(id)
+                .send()
+                .await;
+            tolerate(res, |e| e.is_db_cluster_not_found_fault())
+                .map_err(|e| AwsError::new("rds", "DescribeDBClusters", &e).on(id))?
+                .and_then(|o| o.db_clusters?.into_iter().next())
+                .map(|c| c.status.unwrap_or_default())
+        }
+    })
 }
 
 pub(crate) struct SecretStore {
@@ -95,6 +135,11 @@ impl SecretStore {
             .await
             .map_err(|e| sm_err("DescribeSecret", secret, e))?;
         Ok(Metadata {
+            every_days: out
+                .rotation_rules
+                .as_ref()
+                .and_then(|r| r.automatically_after_days),
+            last_rotated: chrono(out.last_rotated_date.as_ref()),
             rotation_enabled: out.rotation_enabled,
             versions: out.version_ids_to_stages.unwrap_or_default(),
             tags: caretaker_shared::tag_map(
@@ -106,6 +151,32 @@ impl SecretStore {
             .into_iter()
             .collect(),
         })
+    }
+
+    /// When a version was created: for AWSCURRENT, how old the credentials in use are.
+    pub(crate) async fn version_created(
+        &self,
+        secret: &str,
+        version: &str,
+    ) -> Result<Option<DateTime<Utc>>, RotatorError> {
+        let mut pages = self
+            .client
+            .list_secret_version_ids()
+            .secret_id(secret)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| sm_err("ListSecretVersionIds", secret, e))?;
+            if let Some(v) = page
+                .versions
+                .unwrap_or_default()
+                .into_iter()
+                .find(|v| v.version_id.as_deref() == Some(version))
+            {
+                return Ok(chrono(v.created_date.as_ref()));
+            }
+        }
+        Ok(None)
     }
 
     /// The value at `stage` (and `version`, if given); `None` when no such version exists.

@@ -3,7 +3,9 @@
 
 use std::time::Duration;
 
-use caretaker_shared::config::{ConfigError, Env, Source};
+use std::collections::BTreeSet;
+
+use caretaker_shared::config::{Common, ConfigError, Env, Source};
 
 pub use caretaker_shared::pg::RDS_CA_BUNDLE;
 
@@ -48,6 +50,12 @@ pub struct RotatorConfig {
     pub ca_bundle_pem: String,
     pub connect_timeout: Duration,
     pub query_timeout: Duration,
+    /// The secrets this rotator rotates (`MANAGED_SECRETS`, ARNs or names): what the hourly
+    /// `resume` and the daily `check` look at. Empty = none (the steps still run for any secret
+    /// Secrets Manager calls it for).
+    pub managed_secrets: BTreeSet<String>,
+    /// Notifications (the alert topic, the webhook), dry run.
+    pub common: Common,
 }
 
 impl RotatorConfig {
@@ -101,7 +109,22 @@ impl RotatorConfig {
             }
             Ok(Duration::from_secs(v))
         };
+        let managed_secrets = env.list("MANAGED_SECRETS");
+        if let Some(bad) = managed_secrets
+            .iter()
+            .find(|s| !crate::domain::valid_secret_id(s))
+        {
+            return Err(ConfigError::Invalid {
+                name: "MANAGED_SECRETS".into(),
+                expected: format!(
+                    "secret ARNs or names separated by commas ({} is neither)",
+                    caretaker_shared::error::quote(bad)
+                ),
+            });
+        }
         Ok(RotatorConfig {
+            managed_secrets,
+            common: Common::from_env(&env)?,
             strategy,
             password,
             ca_bundle_pem,
@@ -137,6 +160,7 @@ mod tests {
             ("EXCLUDE_NUMBERS", "maybe"),
             ("RDS_CA_BUNDLE", "/nonexistent.pem"),
             ("DB_CONNECT_TIMEOUT_SECONDS", "600"),
+            ("MANAGED_SECRETS", "innovate/dev/app-db,a;b"),
         ] {
             let vars: &[(&str, &str)] = &[(name, value)];
             let err = RotatorConfig::from_env(&vars).unwrap_err();

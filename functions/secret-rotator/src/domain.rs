@@ -111,6 +111,158 @@ pub fn base_username(name: &str) -> &str {
 
 pub use caretaker_shared::pg::{quote_ident, quote_literal};
 
+/// An RDS identifier: 1-63 letters, digits and hyphens, starting with a letter, no `--`, not
+/// ending with `-` (the rule of `CreateDBInstance` and `CreateDBCluster`).
+pub fn valid_db_identifier(s: &str) -> bool {
+    (1..=63).contains(&s.len())
+        && s.starts_with(|c: char| c.is_ascii_alphabetic())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && !s.ends_with('-')
+        && !s.contains("--")
+}
+
+/// A secret id as Secrets Manager accepts it: an ARN
+/// (`arn:<partition>:secretsmanager:<region>:<account>:secret:<name>`) or a name (1-512 of
+/// letters, digits and `/_+=.@-`).
+pub fn valid_secret_id(s: &str) -> bool {
+    let name_ok = |n: &str| {
+        (1..=512).contains(&n.len())
+            && n.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/_+=.@-".contains(c))
+    };
+    if let Some(rest) = s.strip_prefix("arn:") {
+        let parts: Vec<&str> = rest.splitn(6, ':').collect();
+        return parts.len() == 6
+            && parts[0].starts_with("aws")
+            && parts[1] == "secretsmanager"
+            && !parts[2].is_empty()
+            && caretaker_shared::guard::is_account_id(parts[3])
+            && parts[4] == "secret"
+            && name_ok(parts[5]);
+    }
+    name_ok(s)
+}
+
+/// Whether two ids name the same secret: equal, or an ARN and the name it ends with (an ARN
+/// ends `:secret:<name>-<6 random characters>`).
+pub fn same_secret(a: &str, b: &str) -> bool {
+    let name = |s: &str| -> Option<String> {
+        let (_, n) = s.split_once(":secret:")?;
+        let (base, suffix) = n.rsplit_once('-')?;
+        (suffix.len() == 6).then(|| base.to_owned())
+    };
+    a == b || name(a).as_deref() == Some(b) || name(b).as_deref() == Some(a)
+}
+
+/// The database a secret's credentials log in to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    Instance(String),
+    Cluster(String),
+}
+
+impl Database {
+    /// From an RDS endpoint: `<id>.<hash>.<region>.rds.amazonaws.com` (an instance) or
+    /// `<id>.cluster-[ro-]<hash>.<region>.rds.amazonaws.com` (an Aurora cluster).
+    pub fn from_endpoint(host: &str) -> Option<Database> {
+        let host = host.to_ascii_lowercase();
+        let rest = host
+            .strip_suffix(".rds.amazonaws.com")
+            .or_else(|| host.strip_suffix(".rds.amazonaws.com.cn"))?;
+        let mut labels = rest.split('.');
+        let (id, second) = (labels.next()?, labels.next()?);
+        if !valid_db_identifier(id) {
+            return None;
+        }
+        Some(if second.starts_with("cluster-") {
+            Database::Cluster(id.to_owned())
+        } else {
+            Database::Instance(id.to_owned())
+        })
+    }
+
+    pub fn id(&self) -> &str {
+        match self {
+            Database::Instance(id) | Database::Cluster(id) => id,
+        }
+    }
+}
+
+impl std::fmt::Display for Database {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Database::Instance(id) => write!(f, "database {id}"),
+            Database::Cluster(id) => write!(f, "cluster {id}"),
+        }
+    }
+}
+
+/// Whether a database in this RDS status can take a login: only `available` (and the states
+/// that keep serving: a backup, a modification, storage optimisation, a storage-full instance
+/// still accepts a login to change a password). `stopped`, `stopping`, `starting`, `rebooting`,
+/// `creating`, `deleting`, `inaccessible-encryption-credentials` ... do not: a rotation waits.
+pub fn can_log_in(status: &str) -> bool {
+    matches!(
+        status,
+        "available"
+            | "backing-up"
+            | "modifying"
+            | "storage-optimization"
+            | "configuring-enhanced-monitoring"
+            | "configuring-log-exports"
+            | "maintenance"
+            | "upgrading"
+            | "storage-full"
+    )
+}
+
+/// How a secret stands against its rotation rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standing {
+    /// Rotated within its rule (plus the day of grace).
+    OnTime,
+    /// The current credentials are older than the rule plus a day.
+    Overdue { age_days: i64, every_days: i64 },
+    /// Nothing rotates it.
+    RotationOff,
+}
+
+/// The check's rule: a secret is overdue when its current version is older than its rotation
+/// interval plus one day (the rotation window may fall on any hour of its day).
+pub fn standing(
+    rotation_enabled: Option<bool>,
+    every_days: Option<i64>,
+    current_since: Option<chrono::DateTime<chrono::Utc>>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Standing {
+    let (Some(true), Some(every)) = (rotation_enabled, every_days) else {
+        return Standing::RotationOff;
+    };
+    let Some(since) = current_since else {
+        return Standing::OnTime;
+    };
+    let age = now - since;
+    if age > chrono::Duration::days(every + 1) {
+        Standing::Overdue {
+            age_days: age.num_days(),
+            every_days: every,
+        }
+    } else {
+        Standing::OnTime
+    }
+}
+
+/// A rotation Secrets Manager began and did not finish: the version holding AWSPENDING when it
+/// is not also AWSCURRENT.
+pub fn unfinished_rotation(versions: &HashMap<String, Vec<String>>) -> Option<&str> {
+    versions
+        .iter()
+        .find(|(_, stages)| {
+            stages.iter().any(|s| s == PENDING) && !stages.iter().any(|s| s == CURRENT)
+        })
+        .map(|(v, _)| v.as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -159,6 +311,82 @@ mod tests {
         assert_eq!(base_username("app_clone"), "app");
         assert!(alternate_username(&"a".repeat(57)).is_ok());
         assert!(alternate_username(&"a".repeat(58)).is_err());
+    }
+
+    #[test]
+    fn overdue_is_older_than_the_rule_plus_a_day() {
+        use chrono::{Duration, TimeZone, Utc};
+        let now = Utc.with_ymd_and_hms(2026, 12, 4, 9, 0, 0).unwrap();
+        let ago = |d: i64, h: i64| Some(now - Duration::days(d) - Duration::hours(h));
+        assert_eq!(
+            standing(Some(true), Some(90), ago(90, 23), now),
+            Standing::OnTime
+        );
+        assert_eq!(
+            standing(Some(true), Some(90), ago(91, 1), now),
+            Standing::Overdue {
+                age_days: 91,
+                every_days: 90
+            }
+        );
+        assert_eq!(
+            standing(Some(false), Some(90), ago(400, 0), now),
+            Standing::RotationOff
+        );
+        assert_eq!(standing(None, None, ago(1, 0), now), Standing::RotationOff);
+        assert_eq!(standing(Some(true), Some(90), None, now), Standing::OnTime);
+    }
+
+    #[test]
+    fn secret_ids_are_arns_or_names() {
+        for ok in [
+            "innovate/dev/app-db",
+            "arn:aws:secretsmanager:us-east-1:222222222222:secret:innovate/dev/app-db-AbCdEf",
+        ] {
+            assert!(valid_secret_id(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "a b",
+            "arn:aws:s3:::bucket",
+            "arn:aws:secretsmanager:us-east-1:2222:secret:x",
+            "x;rm",
+        ] {
+            assert!(!valid_secret_id(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_name_and_its_arn_are_the_same_secret() {
+        let arn = "arn:aws:secretsmanager:us-east-1:222222222222:secret:innovate/dev/app-db-AbCdEf";
+        assert!(same_secret(arn, "innovate/dev/app-db"));
+        assert!(same_secret("innovate/dev/app-db", arn));
+        assert!(same_secret(arn, arn));
+        assert!(!same_secret(arn, "innovate/dev/app"));
+    }
+
+    #[test]
+    fn an_unfinished_rotation_is_pending_without_current() {
+        let done = versions(&[("a", &[CURRENT, PENDING]), ("b", &[PREVIOUS])]);
+        assert_eq!(unfinished_rotation(&done), None);
+        let stuck = versions(&[("a", &[CURRENT]), ("b", &[PENDING])]);
+        assert_eq!(unfinished_rotation(&stuck), Some("b"));
+    }
+
+    #[test]
+    fn only_a_serving_database_takes_a_login() {
+        for s in ["available", "backing-up", "modifying"] {
+            assert!(can_log_in(s), "{s}");
+        }
+        for s in [
+            "stopped",
+            "stopping",
+            "starting",
+            "rebooting",
+            "inaccessible-encryption-credentials",
+        ] {
+            assert!(!can_log_in(s), "{s}");
+        }
     }
 
     #[test]

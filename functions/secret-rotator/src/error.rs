@@ -35,6 +35,16 @@ pub enum RotatorError {
     },
     #[error(transparent)]
     Aws(#[from] AwsError),
+    #[error(transparent)]
+    Shared(#[from] caretaker_shared::SharedError),
+    #[error(
+        "{database} is {status}: the rotation of {secret} waits for it (Caretaker's hourly resume finishes it once the database is available)"
+    )]
+    DatabaseAsleep {
+        secret: String,
+        database: crate::domain::Database,
+        status: String,
+    },
     #[error("looking up the database of master secret {secret} failed: {reason}")]
     MasterLookup { secret: String, reason: String },
 }
@@ -52,7 +62,9 @@ impl Classify for RotatorError {
             | RotatorError::Mismatch(_)
             | RotatorError::MasterLookup { .. } => ErrorKind::InvalidInput,
             RotatorError::Database { source, .. } => source.kind(),
+            RotatorError::DatabaseAsleep { .. } => ErrorKind::Retryable,
             RotatorError::Aws(e) => e.kind(),
+            RotatorError::Shared(e) => e.kind(),
         }
     }
 }

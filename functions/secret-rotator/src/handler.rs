@@ -14,27 +14,42 @@ use crate::config::Strategy;
 use crate::db::DbError;
 use crate::domain::{self, CURRENT, Gate, PENDING, Step};
 use crate::error::RotatorError;
-use crate::event::RotationEvent;
+use crate::event::{Command, RotationEvent};
 use crate::secret::DbSecret;
 use crate::{Deps, FUNCTION};
 
+pub mod check;
 mod set;
 
-/// Lambda entry: parse, rotate one step, log and return the report. The token correlates the
-/// four steps of one rotation.
+/// Lambda entry: parse, run the step or the command, log and return the report. A step's token
+/// correlates the four steps of one rotation.
 pub async fn handle(event: LambdaEvent<Incoming>, deps: &Deps) -> Result<RunReport, RotatorError> {
-    let parsed = event.payload.into_value().and_then(RotationEvent::parse);
-    let token = parsed.as_ref().ok().map(|e| e.client_request_token.clone());
+    let parsed = event.payload.into_value().and_then(Command::parse);
+    let token = match &parsed {
+        Ok(Command::Step(e)) => Some(e.client_request_token.clone()),
+        _ => None,
+    };
     Invocation::new(FUNCTION, &event.context, token)
         .run(async {
-            let result = run_step(deps, &parsed?).await;
-            let counter = if result.is_ok() {
-                "RotationStepSucceeded"
-            } else {
-                "RotationStepFailed"
-            };
-            metrics::counter!(counter).increment(1);
-            result
+            match parsed? {
+                Command::Step(ev) => {
+                    let result = run_step(deps, &ev).await;
+                    let counter = if result.is_ok() {
+                        "RotationStepSucceeded"
+                    } else {
+                        "RotationStepFailed"
+                    };
+                    metrics::counter!(counter).increment(1);
+                    result
+                }
+                Command::Resume { dry_run } => Ok(check::resume(deps, dry_run).await),
+                Command::Check { dry_run } => {
+                    Ok(check::check(deps, dry_run, chrono::Utc::now()).await)
+                }
+                Command::RotationFailed { secret_id, at } => {
+                    Ok(check::rotation_failed(deps, &secret_id, at.as_deref()).await)
+                }
+            }
         })
         .await
 }
@@ -187,6 +202,24 @@ async fn create(deps: &Deps, ev: &RotationEvent, reads: Reads) -> Result<Outcome
     )))
 }
 
+/// A database that is stopped (or starting, or rebooting) cannot take a login: the step stops
+/// here with a retryable error naming it, before a connection attempt times out, and the
+/// rotation waits (`check::resume` finishes it once the database is available). A secret whose
+/// host is not an RDS endpoint and names no database is not looked up.
+pub(super) async fn awake(deps: &Deps, secret: &str, s: &DbSecret) -> Result<(), RotatorError> {
+    let Some(database) = s.database() else {
+        return Ok(());
+    };
+    match crate::aws::db_status(&deps.rds, &database).await? {
+        Some(status) if !domain::can_log_in(&status) => Err(RotatorError::DatabaseAsleep {
+            secret: secret.to_owned(),
+            database,
+            status,
+        }),
+        _ => Ok(()),
+    }
+}
+
 pub(super) fn db_err(what: impl Into<String>) -> impl FnOnce(DbError) -> RotatorError {
     let what = what.into();
     move |source| RotatorError::Database { what, source }
@@ -196,6 +229,7 @@ pub(super) fn db_err(what: impl Into<String>) -> impl FnOnce(DbError) -> Rotator
 /// Manager runs it by itself when a secret is created with `RotateImmediately = false`.
 async fn test(deps: &Deps, secret: &str, reads: Reads) -> Result<Outcome, RotatorError> {
     let pending = reads.pending(secret)?;
+    awake(deps, secret, &pending).await?;
     let session = deps
         .connector
         .connect(&pending)

@@ -18,6 +18,10 @@ pub struct DbSecret {
     /// Caretaker extension: the name to verify the server certificate against when `host` is a
     /// CNAME (e.g. `db.internal.example.com` → the RDS endpoint).
     pub tls_server_name: Option<String>,
+    /// `dbInstanceIdentifier` / `dbClusterIdentifier`, as the secrets RDS and its console
+    /// create carry them: the database whose status says whether it can be reached at all.
+    pub db_instance: Option<String>,
+    pub db_cluster: Option<String>,
 }
 
 impl std::fmt::Debug for DbSecret {
@@ -103,6 +107,16 @@ impl DbSecret {
         };
         let masterarn = text(&raw, "masterarn")?.filter(|s| !s.is_empty());
         let tls_server_name = text(&raw, "tls_server_name")?.filter(|s| !s.is_empty());
+        let identifier = |key: &str| -> Result<Option<String>, Problem> {
+            match text(&raw, key)?.filter(|s| !s.is_empty()) {
+                Some(id) if !crate::domain::valid_db_identifier(&id) => Err(format!(
+                    "\"{key}\" is not an RDS identifier (1-63 letters, digits and hyphens)"
+                )),
+                id => Ok(id),
+            }
+        };
+        let db_instance = identifier("dbInstanceIdentifier")?;
+        let db_cluster = identifier("dbClusterIdentifier")?;
         Ok(DbSecret {
             raw,
             engine,
@@ -114,7 +128,23 @@ impl DbSecret {
             ssl,
             masterarn,
             tls_server_name,
+            db_instance,
+            db_cluster,
         })
+    }
+
+    /// The RDS database behind the secret: named by the secret, or read from an RDS endpoint
+    /// host (`<id>.<hash>.<region>.rds.amazonaws.com`, `<id>.cluster-<hash>...` for Aurora).
+    /// `None` for a host that is not an RDS endpoint (a CNAME, a proxy, a local server).
+    pub fn database(&self) -> Option<crate::domain::Database> {
+        use crate::domain::Database;
+        if let Some(id) = &self.db_cluster {
+            return Some(Database::Cluster(id.clone()));
+        }
+        if let Some(id) = &self.db_instance {
+            return Some(Database::Instance(id.clone()));
+        }
+        Database::from_endpoint(&self.host)
     }
 
     /// A master secret: either the full shape, or the RDS-managed shape with only `username`
@@ -224,6 +254,43 @@ mod tests {
             assert!(err.contains(expect), "{json}: {err}");
             assert!(!err.contains("hunter2"));
         }
+    }
+
+    #[test]
+    fn the_database_comes_from_the_secret_or_its_rds_endpoint() {
+        use crate::domain::Database;
+        let with = |extra: &str, host: &str| {
+            DbSecret::parse(&format!(
+                r#"{{"host":"{host}","username":"u","password":"p"{extra}}}"#
+            ))
+        };
+        let named = with(r#","dbInstanceIdentifier":"innovate-dev-db""#, "localhost").unwrap();
+        assert_eq!(
+            named.database(),
+            Some(Database::Instance("innovate-dev-db".into()))
+        );
+        let endpoint = with("", "innovate-dev-db.c9akciq32.us-east-1.rds.amazonaws.com").unwrap();
+        assert_eq!(
+            endpoint.database(),
+            Some(Database::Instance("innovate-dev-db".into()))
+        );
+        let cluster = with(
+            "",
+            "innovate-aurora.cluster-c9akciq32.us-east-1.rds.amazonaws.com",
+        )
+        .unwrap();
+        assert_eq!(
+            cluster.database(),
+            Some(Database::Cluster("innovate-aurora".into()))
+        );
+        assert_eq!(
+            with("", "db.internal.example.com").unwrap().database(),
+            None
+        );
+        let err = with(r#","dbInstanceIdentifier":"a;drop""#, "h")
+            .err()
+            .unwrap();
+        assert!(err.contains("dbInstanceIdentifier"), "{err}");
     }
 
     #[test]

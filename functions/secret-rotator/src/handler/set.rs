@@ -22,6 +22,7 @@ pub(super) async fn set(deps: &Deps, secret: &str, reads: Reads) -> Result<Outco
             pending.host, current.host
         )));
     }
+    super::awake(deps, secret, &current).await?;
     match deps.config.strategy {
         Strategy::SingleUser => set_single(deps, secret, &current, &pending).await,
         Strategy::AlternatingUsers => set_alternating(deps, secret, &current, &pending).await,
