@@ -11,5 +11,6 @@ mod lambda_process;
 mod promoter;
 mod restore;
 mod rotator;
+mod rotator_waits;
 mod scheduler;
 mod scheduler_k8s;
