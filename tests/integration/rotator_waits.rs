@@ -84,6 +84,11 @@ impl Night {
     }
 }
 
+/// An hour from now: the rotations begun in a test have stalled by then.
+fn later() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now() + chrono::Duration::hours(1)
+}
+
 fn outcome(r: &caretaker_shared::RunReport) -> &Outcome {
     &r.resources[0].outcome
 }
@@ -115,8 +120,15 @@ async fn a_rotation_finding_its_database_stopped_waits_then_resume_finishes_it()
         "AWSCURRENT untouched"
     );
 
+    // Right after it began, the rotation is Secrets Manager's: the resume leaves it alone.
+    let fresh = check::resume(&fx.deps, false, chrono::Utc::now()).await;
+    assert!(
+        matches!(outcome(&fresh), Outcome::Skipped { reason } if reason.contains("left to Secrets Manager")),
+        "{:?}",
+        fresh.resources
+    );
     // The hourly resume while it is still stopped: waits, says for what, changes nothing.
-    let waiting = check::resume(&fx.deps, false).await;
+    let waiting = check::resume(&fx.deps, false, later()).await;
     assert!(
         matches!(outcome(&waiting), Outcome::Skipped { reason } if reason.contains("waits for database innovate-dev-db (stopped)")),
         "{:?}",
@@ -126,7 +138,7 @@ async fn a_rotation_finding_its_database_stopped_waits_then_resume_finishes_it()
 
     // Morning: the database is back; the next resume finishes the same rotation.
     night.start().await;
-    let done = check::resume(&fx.deps, false).await;
+    let done = check::resume(&fx.deps, false, later()).await;
     assert!(
         matches!(outcome(&done), Outcome::Changed { action } if action.contains(&format!("finished rotation {token}"))),
         "{:?}",
@@ -157,7 +169,7 @@ async fn a_rotation_finding_its_database_stopped_waits_then_resume_finishes_it()
     );
 
     // Safe to run twice: nothing left to finish.
-    let again = check::resume(&fx.deps, false).await;
+    let again = check::resume(&fx.deps, false, later()).await;
     assert_eq!(
         outcome(&again),
         &Outcome::Unchanged,
@@ -189,11 +201,11 @@ async fn the_daily_check_reports_what_needs_a_person_and_a_dry_run_sends_nothing
         .unwrap()
         .with_notifiers(notifiers);
 
-    let dry = check::check(&night.fx.deps, true, chrono::Utc::now()).await;
+    let dry = check::check(&night.fx.deps, true, later()).await;
     assert_eq!(dry.totals.failed, 1, "{:?}", dry.resources);
     assert!(night.notices().await.is_empty(), "a dry run sends nothing");
 
-    let report = check::check(&night.fx.deps, false, chrono::Utc::now()).await;
+    let report = check::check(&night.fx.deps, false, later()).await;
     let notices = night.notices().await;
     assert_eq!(notices.len(), 1, "one notice for all: {notices:?}");
     let n = &notices[0];
@@ -218,7 +230,7 @@ async fn the_daily_check_reports_what_needs_a_person_and_a_dry_run_sends_nothing
 #[tokio::test]
 async fn a_secret_nothing_rotates_is_reported_by_the_check() {
     let night = Night::new().await;
-    let report = check::check(&night.fx.deps, false, chrono::Utc::now()).await;
+    let report = check::check(&night.fx.deps, false, later()).await;
     assert!(
         matches!(outcome(&report), Outcome::Skipped { reason } if reason.contains("rotation is not enabled")),
         "{:?}",

@@ -252,6 +252,15 @@ pub fn standing(
     }
 }
 
+/// How long a rotation may run before Caretaker takes it as given up: every step has a 30 s
+/// Lambda timeout, and Secrets Manager runs them back to back.
+pub const STALLED_AFTER_MINUTES: i64 = 15;
+
+/// Whether a rotation begun at `begun` has stalled (rather than being run right now).
+pub fn stalled(begun: chrono::DateTime<chrono::Utc>, now: chrono::DateTime<chrono::Utc>) -> bool {
+    now - begun >= chrono::Duration::minutes(STALLED_AFTER_MINUTES)
+}
+
 /// A rotation Secrets Manager began and did not finish: the version holding AWSPENDING when it
 /// is not also AWSCURRENT.
 pub fn unfinished_rotation(versions: &HashMap<String, Vec<String>>) -> Option<&str> {
@@ -363,6 +372,14 @@ mod tests {
         assert!(same_secret("innovate/dev/app-db", arn));
         assert!(same_secret(arn, arn));
         assert!(!same_secret(arn, "innovate/dev/app"));
+    }
+
+    #[test]
+    fn a_rotation_running_now_is_not_stalled() {
+        use chrono::{Duration, Utc};
+        let now = Utc::now();
+        assert!(!stalled(now - Duration::minutes(14), now));
+        assert!(stalled(now - Duration::minutes(15), now));
     }
 
     #[test]

@@ -42,7 +42,9 @@ pub async fn handle(event: LambdaEvent<Incoming>, deps: &Deps) -> Result<RunRepo
                     metrics::counter!(counter).increment(1);
                     result
                 }
-                Command::Resume { dry_run } => Ok(check::resume(deps, dry_run).await),
+                Command::Resume { dry_run } => {
+                    Ok(check::resume(deps, dry_run, chrono::Utc::now()).await)
+                }
                 Command::Check { dry_run } => {
                     Ok(check::check(deps, dry_run, chrono::Utc::now()).await)
                 }

@@ -52,8 +52,8 @@ struct Look {
 }
 
 /// The hourly run: finish what waited for its database.
-pub async fn resume(deps: &Deps, dry_run: bool) -> RunReport {
-    let looks = look_all(deps, dry_run, None).await;
+pub async fn resume(deps: &Deps, dry_run: bool, now: DateTime<Utc>) -> RunReport {
+    let looks = look_all(deps, dry_run, now, false).await;
     let mut report = RunReport::new(FUNCTION, "resume", dry_run);
     record(&mut report, &looks);
     notify_resumed(deps, dry_run, &looks).await;
@@ -62,7 +62,7 @@ pub async fn resume(deps: &Deps, dry_run: bool) -> RunReport {
 
 /// The daily run: resume, then judge every managed secret against its rule.
 pub async fn check(deps: &Deps, dry_run: bool, now: DateTime<Utc>) -> RunReport {
-    let looks = look_all(deps, dry_run, Some(now)).await;
+    let looks = look_all(deps, dry_run, now, true).await;
     let mut report = RunReport::new(FUNCTION, "check", dry_run);
     record(&mut report, &looks);
     notify_resumed(deps, dry_run, &looks).await;
@@ -128,12 +128,12 @@ fn sent(n: &Notification, delivery: &Delivery) -> Outcome {
     }
 }
 
-async fn look_all(deps: &Deps, dry_run: bool, judge_at: Option<DateTime<Utc>>) -> Vec<Look> {
+async fn look_all(deps: &Deps, dry_run: bool, now: DateTime<Utc>, judge: bool) -> Vec<Look> {
     join_all(
         deps.config
             .managed_secrets
             .iter()
-            .map(|s| look(deps, s, dry_run, judge_at)),
+            .map(|s| look(deps, s, dry_run, now, judge)),
     )
     .await
 }
@@ -156,9 +156,9 @@ async fn notify_resumed(deps: &Deps, dry_run: bool, looks: &[Look]) {
     }
 }
 
-/// One managed secret: finish its unfinished rotation if its database is up; with `judge_at`,
+/// One managed secret: finish its unfinished rotation if its database is up; with `judge`,
 /// judge it against its rule too.
-async fn look(deps: &Deps, secret: &str, dry_run: bool, judge_at: Option<DateTime<Utc>>) -> Look {
+async fn look(deps: &Deps, secret: &str, dry_run: bool, now: DateTime<Utc>, judge: bool) -> Look {
     let mut look = Look {
         secret: secret.to_owned(),
         outcome: Outcome::Unchanged,
@@ -175,7 +175,7 @@ async fn look(deps: &Deps, secret: &str, dry_run: bool, judge_at: Option<DateTim
         }
     };
     if let Some(token) = domain::unfinished_rotation(&meta.versions).map(str::to_owned) {
-        let (outcome, finding) = finish(deps, secret, &token, dry_run).await;
+        let (outcome, finding) = finish(deps, secret, &token, dry_run, now).await;
         look.outcome = outcome;
         look.finding = finding;
         look.details.push(("pendingVersion", token.into()));
@@ -183,9 +183,9 @@ async fn look(deps: &Deps, secret: &str, dry_run: bool, judge_at: Option<DateTim
             return look;
         }
     }
-    let Some(now) = judge_at else {
+    if !judge {
         return look;
-    };
+    }
     let since = match domain::current_version(&meta.versions) {
         Some(v) => match deps.store.version_created(secret, v).await {
             Ok(created) => created.or(meta.last_rotated),
@@ -234,7 +234,29 @@ async fn finish(
     secret: &str,
     token: &str,
     dry_run: bool,
+    now: DateTime<Utc>,
 ) -> (Outcome, Option<Finding>) {
+    // A rotation Secrets Manager is running now is left to it: only one it gave up on (begun
+    // more than STALLED_AFTER ago; a whole rotation takes seconds) is finished here.
+    match deps.store.version_created(secret, token).await {
+        Ok(Some(begun)) if !domain::stalled(begun, now) => {
+            return (
+                Outcome::skipped(format!(
+                    "rotation {token} began at {}: in progress, left to Secrets Manager",
+                    begun.format("%H:%M UTC")
+                )),
+                None,
+            );
+        }
+        Ok(_) => {}
+        Err(e) => {
+            let error = caretaker_shared::error::chain(&e);
+            return (
+                Outcome::failed(error.clone()),
+                Some(Finding::ResumeFailed { error }),
+            );
+        }
+    }
     let current = match load(deps, secret, CURRENT, None).await {
         Ok(Some(c)) => c,
         Ok(None) => {
