@@ -5,6 +5,7 @@ API (`cargo lambda watch` + `cargo lambda invoke --data-file events/...`) under 
 print what it did. Runs inside `tools/stack.py run --iam`, which provides the environment and
 cleans up."""
 import json
+import re
 import os
 import signal
 import socket
@@ -13,6 +14,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+import uuid
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 
@@ -139,9 +142,75 @@ def act_secret_rotator(watch, dep):
     stages = sm.describe_secret(SecretId=secret_id)["VersionIdsToStages"]
     for v, s in stages.items():
         print(f"  version {v}: {', '.join(s)}")
+    night_ok = act_rotation_at_night(watch, dep, secret_id)
     DID["secret-rotator"] = ("rotated innovate/dev/app-db: old password rejected, new one accepted, "
-                             f"{'plaintext in the server log' if leaked else 'no plaintext in the server log'}")
-    return (not ok_old) and ok_new and not leaked
+                             f"{'plaintext in the server log' if leaked else 'no plaintext in the server log'}"
+                             f"; a rotation at night {'waited for the database and finished after it started' if night_ok else 'did NOT wait and finish'}")
+    return (not ok_old) and ok_new and not leaked and night_ok
+
+
+def error_message(err):
+    """The message of a failed invocation, as `cargo lambda invoke` prints it (its type on the
+    first line, the message wrapped below it), joined onto one line."""
+    text = (err or "").split("--- cargo lambda watch log")[0]
+    m = re.search(r'"errorMessage"\s*:\s*"((?:[^"\\]|\\.)*)"', text)
+    if m:
+        return json.loads(f'"{m.group(1)}"')
+    text = text.split("Was this behavior unexpected?")[0]
+    lines = [line.strip(" ×│╰─") for line in text.splitlines()]
+    joined = ""
+    for line in (line for line in lines if line and not line.startswith("Error:")):
+        joined += line if joined.endswith("-") or not joined else " " + line
+    return joined or text.strip()
+
+
+def act_rotation_at_night(watch, dep, secret_id):
+    """A rotation that finds the dev database stopped waits (a retryable error naming it), and the
+    hourly resume finishes it once the database is up. Returns whether it went so."""
+    print("\n  at night: the dev database is stopped (as dev-scheduler leaves it) when a rotation begins")
+    sm, rds = dep.admin("secretsmanager", "dev"), dep.admin("rds", "dev")
+    db = rds.describe_db_instances(DBInstanceIdentifier="innovate-dev-db")["DBInstances"][0]
+    if db["DBInstanceStatus"] != "stopped":
+        rds.stop_db_instance(DBInstanceIdentifier="innovate-dev-db")
+    before = json.loads(sm.get_secret_value(SecretId=secret_id, VersionStage="AWSCURRENT")["SecretString"])
+    token = str(uuid.uuid4())
+    sm.put_secret_value(SecretId=secret_id, ClientRequestToken=token, SecretBinary=b"\0", VersionStages=["AWSPENDING"])
+
+    def event(name, body):
+        path = STACK / f"night-{name}.json"
+        path.write_text(json.dumps(body))
+        return path
+
+    waited = False
+    for step in ("createSecret", "setSecret"):
+        report, err = watch.invoke("secret-rotator", event(step, {"Step": step, "SecretId": secret_id,
+                                                                   "ClientRequestToken": token}))
+        if err:
+            msg = error_message(err)
+            waited = "waits for it" in msg
+            print(f"  {step:<14} error (retryable): {msg}")
+        else:
+            r = report["resources"][0]
+            print(f"  {step:<14} {r['outcome']:<9} {said(r)}")
+    # The hourly resume runs as of an hour later: a rotation begun under 15 minutes ago is
+    # Secrets Manager's own, and is left to it.
+    later = (datetime.now(timezone.utc) + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    resume = event("resume", {"action": "resume", "at": later})
+    report, err = watch.invoke("secret-rotator", resume)
+    r = report["resources"][0] if report else {}
+    print(f"  resume (hourly) {r.get('outcome', 'FAILED')}: {said(r) or err}")
+    rds.start_db_instance(DBInstanceIdentifier="innovate-dev-db")
+    print("  morning: dev-scheduler starts innovate-dev-db")
+    report, err = watch.invoke("secret-rotator", resume)
+    r = report["resources"][0] if report else {}
+    print(f"  resume (hourly) {r.get('outcome', 'FAILED')}: {said(r) or err}")
+    after = json.loads(sm.get_secret_value(SecretId=secret_id, VersionStage="AWSCURRENT")["SecretString"])
+    ok_new, msg_new = login(after)
+    ok_old, _ = login(before)
+    print(f"  new password: {'accepted' if ok_new else 'REJECTED (unexpected!)'} — {msg_new}; "
+          f"the one before it: {'ACCEPTED (unexpected!)' if ok_old else 'rejected'}")
+    sm.update_secret_version_stage(SecretId=secret_id, VersionStage="AWSPENDING", RemoveFromVersionId=token)
+    return waited and r.get("outcome") == "changed" and ok_new and not ok_old
 
 
 def push_image(ecr, repo, tag, findings, reads=1):

@@ -51,6 +51,8 @@ UNUSED_BUT_KEPT = {
                                               "the seed's repositories scan on push",
     ("image-promoter", "ecr:DescribeRepositories"): "a push event reads whether its repository scans on push; the "
                                                     "rehearsal's push case finds the scan already complete",
+    ("secret-rotator", "rds:DescribeDBClusters"): "a secret of an Aurora cluster is checked to be up before a login; "
+                                                  "the seed's dev database is an instance",
     ("budget-guard", "dynamodb:DeleteItem"): "gives a notice's once-only claim back when no sink took the message, "
                                              "so that Budgets' retry is sent; every sink takes it here",
     ("restore-tester", "rds:AddTagsToResource"): "AWS authorizes the tags given to RestoreDBInstanceFromDBSnapshot as "

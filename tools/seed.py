@@ -190,6 +190,8 @@ def main():
     seed_database(app_password)
     sm = client("secretsmanager", "dev")
     secret = {"engine": "postgres", "host": os.environ["CARETAKER_PG_HOST"], "port": int(os.environ["CARETAKER_PG_PORT"]),
+              # As the secrets RDS creates name it: the rotator checks the instance is up first.
+              "dbInstanceIdentifier": "innovate-dev-db",
               "username": "innovate_app", "password": app_password, "dbname": "innovate", "ssl": True}
     arn = sm.create_secret(Name="innovate/dev/app-db", SecretString=json.dumps(secret),
                            Tags=taglist(TAGS("dev")))["ARN"]

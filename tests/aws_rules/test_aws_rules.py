@@ -178,17 +178,57 @@ def test_only_secrets_manager_may_invoke_the_rotator_and_only_for_its_secret(pla
     dev = places["dev"]
     rotator = function(dev, "secret-rotator")
     arn = dev.physical[next(k for k, p in resources(dev, "AWS::Lambda::Function") if p is rotator)]["Arn"]
-    perms = [p for _, p in resources(dev, "AWS::Lambda::Permission") if p["FunctionName"] == arn]
-    assert len(perms) == 1, perms
-    [p] = perms
-    assert p["Principal"] == "secretsmanager.amazonaws.com" and p["Action"] == "lambda:InvokeFunction"
+    perms = {p["Principal"]: p for _, p in resources(dev, "AWS::Lambda::Permission")
+             if p["FunctionName"] in (arn, rotator["FunctionName"])}
+    # Secrets Manager for its steps, EventBridge for the RotationFailed rule; nothing else.
+    assert set(perms) == {"secretsmanager.amazonaws.com", "events.amazonaws.com"}, perms
+    p = perms["secretsmanager.amazonaws.com"]
+    assert p["Action"] == "lambda:InvokeFunction"
     assert p.get("SourceArn") == APP_SECRET and p.get("SourceAccount") == DEV
+    [(rule_logical, _)] = [(k, r) for k, r in resources(dev, "AWS::Events::Rule")
+                           if any(t["Arn"] == arn for t in r.get("Targets", []))]
+    assert perms["events.amazonaws.com"]["SourceArn"] == dev.physical[rule_logical]["Arn"]
     [(_, schedule)] = resources(dev, "AWS::SecretsManager::RotationSchedule")
     assert schedule["RotationLambdaARN"] == arn and schedule["SecretId"] == APP_SECRET
     actions = {a for st in role_statements(dev, rotator["Role"]) for a in _list(st["Action"])}
     assert not any(a.startswith(("rds:Modify", "rds:Delete", "secretsmanager:Delete")) for a in actions), actions
     for place in ("mgmt", "dev-with-scheduler"):
         assert not resources(places[place], "AWS::SecretsManager::RotationSchedule"), place
+
+
+def matches(pattern, event):
+    """EventBridge's matching for the pattern forms the template uses: every key of the pattern
+    is in the event, a list matches one of its values, a dict matches the nested object
+    (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-event-patterns.html)."""
+    for key, want in pattern.items():
+        if key not in event:
+            return False
+        if isinstance(want, dict):
+            if not isinstance(event[key], dict) or not matches(want, event[key]):
+                return False
+        elif event[key] not in want:
+            return False
+    return True
+
+
+def test_a_failed_rotation_reaches_the_rotator_as_secrets_managers_cloudtrail_event(places):
+    # Secrets Manager sends RotationFailed through CloudTrail, with the detail-type
+    # "AWS Service Event via CloudTrail" and the secret in additionalEventData.SecretId
+    # (https://docs.aws.amazon.com/secretsmanager/latest/userguide/monitoring-eventbridge.html,
+    # https://docs.aws.amazon.com/secretsmanager/latest/userguide/retrieve-ct-entries.html).
+    import json
+    import pathlib
+    dev = places["dev"]
+    rotator = function(dev, "secret-rotator")
+    arn = dev.physical[next(k for k, p in resources(dev, "AWS::Lambda::Function") if p is rotator)]["Arn"]
+    [rule] = [r for _, r in resources(dev, "AWS::Events::Rule") if any(t["Arn"] == arn for t in r["Targets"])]
+    pattern = rule["EventPattern"]
+    events = pathlib.Path(__file__).resolve().parents[2] / "events" / "secret-rotator"
+    failed = json.loads((events / "rotation-failed.json").read_text())
+    assert matches(pattern, failed)
+    succeeded = {**failed, "detail": {**failed["detail"], "eventName": "RotationSucceeded"}}
+    assert not matches(pattern, succeeded)
+    assert not matches(pattern, {**failed, "source": "caretaker.budget-guard"})
 
 
 def test_every_lambda_permission_names_its_source_in_this_account(places):

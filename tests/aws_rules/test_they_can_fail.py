@@ -56,6 +56,14 @@ MUTATIONS = {
     "a rotation permission without its secret":
         (rules.test_only_secrets_manager_may_invoke_the_rotator_and_only_for_its_secret,
          lambda t: res(t, "SecretRotatorInvokePermission").pop("SourceArn")),
+    "RotationFailed taken from the wrong detail-type (CloudTrail's is the one AWS sends)":
+        (rules.test_a_failed_rotation_reaches_the_rotator_as_secrets_managers_cloudtrail_event,
+         lambda t: next(r for k, r in t["Resources"].items() if k == "SecretRotatorFunctionRotationFailures")[
+             "Properties"]["EventPattern"].__setitem__("detail-type", ["Secrets Manager Rotation Failed"])),
+    "the rotator invocable by EventBridge for any rule":
+        (rules.test_only_secrets_manager_may_invoke_the_rotator_and_only_for_its_secret,
+         lambda t: res(t, "SecretRotatorFunctionRotationFailuresPermission").__setitem__(
+             "SourceArn", {"Fn::Sub": "arn:aws:events:${AWS::Region}:${AWS::AccountId}:rule/*"})),
     "an EventBridge permission for any rule":
         (rules.test_every_lambda_permission_names_its_source_in_this_account,
          lambda t: res(t, "DevSchedulerFunctionBudgetShutdownRequestsPermission").pop("SourceArn")),

@@ -235,7 +235,7 @@ pub fn standing(
     current_since: Option<chrono::DateTime<chrono::Utc>>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Standing {
-    let (Some(true), Some(every)) = (rotation_enabled, every_days) else {
+    let (Some(true), Some(every)) = (rotation_enabled, every_days.filter(|d| *d > 0)) else {
         return Standing::RotationOff;
     };
     let Some(since) = current_since else {
@@ -343,6 +343,7 @@ mod tests {
             Standing::RotationOff
         );
         assert_eq!(standing(None, None, ago(1, 0), now), Standing::RotationOff);
+        assert_eq!(standing(Some(true), Some(0), ago(400, 0), now), Standing::RotationOff);
         assert_eq!(standing(Some(true), Some(90), None, now), Standing::OnTime);
     }
 

@@ -4,6 +4,7 @@
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use caretaker_shared::error::{BadInput, cap_message, quote};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 /// The event Secrets Manager sends.
@@ -56,10 +57,16 @@ pub enum Command {
     /// Secrets Manager runs one step of a rotation.
     Step(RotationEvent),
     /// The hourly run: finish every managed secret's unfinished rotation whose database is back.
-    Resume { dry_run: bool },
+    Resume {
+        dry_run: bool,
+        at: Option<DateTime<Utc>>,
+    },
     /// The daily run: resume, then report every managed secret that is overdue, not rotated at
     /// all, or waiting for its database.
-    Check { dry_run: bool },
+    Check {
+        dry_run: bool,
+        at: Option<DateTime<Utc>>,
+    },
     /// Secrets Manager reported a failed rotation (EventBridge, via CloudTrail).
     RotationFailed {
         secret_id: String,
@@ -67,13 +74,16 @@ pub enum Command {
     },
 }
 
-/// `{"action": "resume" | "check", "dryRun"?}`, as the schedules (or a person) send it.
+/// `{"action": "resume" | "check", "dryRun"?, "at"?}`, as the schedules (or a person) send it;
+/// `at` runs it as of that time (a rehearsal of a later hour), never earlier than now.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct Manual {
     action: String,
     #[serde(default)]
     dry_run: bool,
+    #[serde(default)]
+    at: Option<DateTime<Utc>>,
 }
 
 /// The part of a CloudTrail service event the rotator reads.
@@ -103,16 +113,18 @@ impl Command {
         }
         let manual: Manual = serde_json::from_value(v).map_err(|e| {
             BadInput(format!(
-                "malformed command: {} (expected {{\"action\": \"resume\" | \"check\", \"dryRun\"?}})",
+                "malformed command: {} (expected {{\"action\": \"resume\" | \"check\", \"dryRun\"?, \"at\"?}})",
                 cap_message(&e.to_string())
             ))
         })?;
         match manual.action.as_str() {
             "resume" => Ok(Command::Resume {
                 dry_run: manual.dry_run,
+                at: manual.at,
             }),
             "check" => Ok(Command::Check {
                 dry_run: manual.dry_run,
+                at: manual.at,
             }),
             other => Err(BadInput(format!(
                 "unknown action {}: expected resume or check",
@@ -193,7 +205,15 @@ mod tests {
         ));
         assert!(matches!(
             Command::parse(serde_json::json!({"action": "check", "dryRun": true})).unwrap(),
-            Command::Check { dry_run: true }
+            Command::Check {
+                dry_run: true,
+                at: None
+            }
+        ));
+        assert!(matches!(
+            Command::parse(serde_json::json!({"action": "resume", "at": "2026-10-06T15:00:00Z"}))
+                .unwrap(),
+            Command::Resume { at: Some(_), .. }
         ));
         for (bad, says) in [
             (failed("x;rm -rf"), "SecretId"),

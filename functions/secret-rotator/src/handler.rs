@@ -42,18 +42,24 @@ pub async fn handle(event: LambdaEvent<Incoming>, deps: &Deps) -> Result<RunRepo
                     metrics::counter!(counter).increment(1);
                     result
                 }
-                Command::Resume { dry_run } => {
-                    Ok(check::resume(deps, dry_run, chrono::Utc::now()).await)
+                Command::Resume { dry_run, at } => {
+                    Ok(check::resume(deps, dry_run, as_of(at)).await)
                 }
-                Command::Check { dry_run } => {
-                    Ok(check::check(deps, dry_run, chrono::Utc::now()).await)
-                }
+                Command::Check { dry_run, at } => Ok(check::check(deps, dry_run, as_of(at)).await),
                 Command::RotationFailed { secret_id, at } => {
                     Ok(check::rotation_failed(deps, &secret_id, at.as_deref()).await)
                 }
             }
         })
         .await
+}
+
+/// The time a command runs as: `at` when it is later than now (a rehearsal of a later hour),
+/// else now. Never earlier: an earlier clock could not make a running rotation look stalled, but
+/// it could hide an overdue secret.
+fn as_of(at: Option<chrono::DateTime<chrono::Utc>>) -> chrono::DateTime<chrono::Utc> {
+    let now = chrono::Utc::now();
+    at.map_or(now, |at| at.max(now))
 }
 
 /// Run one step of the protocol.
