@@ -343,7 +343,10 @@ mod tests {
             Standing::RotationOff
         );
         assert_eq!(standing(None, None, ago(1, 0), now), Standing::RotationOff);
-        assert_eq!(standing(Some(true), Some(0), ago(400, 0), now), Standing::RotationOff);
+        assert_eq!(
+            standing(Some(true), Some(0), ago(400, 0), now),
+            Standing::RotationOff
+        );
         assert_eq!(standing(Some(true), Some(90), None, now), Standing::OnTime);
     }
 
