@@ -14,6 +14,8 @@ pub mod error;
 pub mod event;
 pub mod handler;
 mod kubernetes;
+pub mod ledger;
+pub mod prices;
 pub use kubernetes::KubeSettings;
 mod messages;
 mod rds;
