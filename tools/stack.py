@@ -113,6 +113,25 @@ def start_moto(d, iam=False):
     raise SystemExit("stack: moto did not become ready in 15 s")
 
 
+def start_pricing(d):
+    """The Price List API's fixture endpoint (tools/pricing_fixture.py): moto has none."""
+    port = free_port()
+    out = open(d / "pricing.log", "wb")
+    proc = subprocess.Popen([str(VENV / "bin" / "python"), str(ROOT / "tools" / "pricing_fixture.py"), str(port)],
+                            env={**os.environ, "CARETAKER_STACK_DIR": str(d)}, stdout=out,
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        if proc.poll() is not None:
+            raise SystemExit(f"stack: the pricing fixture exited early; see {d / 'pricing.log'}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc.pid, url
+        except OSError:
+            time.sleep(0.05)
+    raise SystemExit("stack: the pricing fixture did not start in 5 s")
+
+
 def start_postgres(d):
     port = free_port()
     pg = d / "pg"
@@ -176,6 +195,9 @@ def up(quiet=False, iam=False):
         moto_pid, moto_url = start_moto(d, iam)
         pids["moto"] = moto_pid
         (d / "pids.json").write_text(json.dumps(pids))
+        pricing_pid, pricing_url = start_pricing(d)
+        pids["pricing"] = pricing_pid
+        (d / "pids.json").write_text(json.dumps(pids))
         pg_pid, pg_port, pg_password = start_postgres(d)
         pids["postgres"] = pg_pid
         (d / "pids.json").write_text(json.dumps(pids))
@@ -186,6 +208,8 @@ def up(quiet=False, iam=False):
     env = {
         "CARETAKER_STACK_DIR": str(d),
         "AWS_ENDPOINT_URL": moto_url,
+        # moto has no Price List API: GetProducts is answered from tests/fixtures/pricing.
+        "AWS_ENDPOINT_URL_PRICING": pricing_url,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_REGION": REGION,
@@ -242,7 +266,7 @@ def down(d):
             if not alive(pid):
                 break
             try:
-                os.killpg(pid, sig) if name == "moto" else os.kill(pid, sig)
+                os.killpg(pid, sig) if name in ("moto", "pricing") else os.kill(pid, sig)
             except ProcessLookupError:
                 break
             for _ in range(50):

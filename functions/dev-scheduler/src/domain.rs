@@ -559,6 +559,21 @@ pub struct Database {
     pub tags: BTreeMap<String, String>,
     /// Why RDS can never stop it, if so.
     pub ineligible: Option<&'static str>,
+    /// What it bills: class (an instance's), engine, Multi-AZ, an Aurora cluster's member
+    /// instances, its storage.
+    pub billing: DbBilling,
+}
+
+/// The facts a database's price depends on (the savings ledger and what still bills at night).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DbBilling {
+    pub class: Option<String>,
+    pub engine: String,
+    pub multi_az: bool,
+    /// An Aurora cluster's member instance ids.
+    pub members: Vec<String>,
+    pub storage_gb: Option<i32>,
+    pub storage_type: Option<String>,
 }
 
 /// Instances RDS cannot stop on their own.
@@ -586,6 +601,8 @@ pub struct NodeGroup {
     pub tags: BTreeMap<String, String>,
     pub sizes: Sizes,
     pub status: String,
+    /// Its EC2 instance types (the first prices its nodes).
+    pub instance_types: Vec<String>,
 }
 
 impl NodeGroup {

@@ -114,6 +114,7 @@ pub(crate) async fn nodegroups(
                 .as_ref()
                 .map(|s| s.as_str().to_owned())
                 .unwrap_or_default(),
+            instance_types: n.instance_types.clone().unwrap_or_default(),
         }));
     }
     Ok(out)

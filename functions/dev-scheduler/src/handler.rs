@@ -25,6 +25,7 @@ use crate::{Deps, FUNCTION, kubernetes, messages};
 mod databases;
 mod memory;
 mod nodegroups;
+mod savings;
 
 pub async fn handle(
     event: LambdaEvent<Incoming>,
@@ -201,6 +202,12 @@ pub async fn run_and_remember(deps: &Deps, req: &Request) -> (RunReport, Told) {
         if !dry_run && readable {
             layer.remember(req.action, &said, morning, r).await;
         }
+        if !dry_run {
+            layer.record_savings(first, r).await;
+        }
+        if req.action == Action::Status {
+            layer.savings_status(&clusters, r).await;
+        }
         told.cleared.extend(said.cleared);
         told.mornings.extend(news.map(|n| (account.clone(), n)));
     }
@@ -220,6 +227,13 @@ struct Layer<'a> {
 impl Layer<'_> {
     fn account(&self) -> &str {
         &self.decider.account
+    }
+
+    /// The account's region, as its resources' prices are looked up in.
+    fn region(&self) -> String {
+        self.cfg
+            .region()
+            .map_or_else(|| "us-east-1".to_owned(), |r| r.as_ref().to_owned())
     }
 
     /// The account's EKS clusters, described once for node groups and workloads.

@@ -140,6 +140,60 @@ struct Item {
     /// Whether it should be up now, and why (`None` when left alone).
     decision: Option<Decision>,
     decided: Result<Step, Outcome>,
+    /// A pod's requests (CPU millicores, memory MiB) and the replicas it ran: what the savings
+    /// ledger prices when it is scaled to zero.
+    pods: Option<(u64, u64, u32)>,
+}
+
+/// A Kubernetes CPU quantity in millicores: `500m`, `0.5`, `2`.
+pub(crate) fn cpu_millis(q: &str) -> Option<u64> {
+    let q = q.trim();
+    match q.strip_suffix('m') {
+        Some(m) => m.parse().ok(),
+        None => q
+            .parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite() && *v >= 0.0)
+            .map(|v| (v * 1000.0).ceil() as u64),
+    }
+}
+
+/// A Kubernetes memory quantity in MiB (rounded up): `1Gi`, `512Mi`, `1G`, `500M`, `1048576`.
+pub(crate) fn memory_mib(q: &str) -> Option<u64> {
+    let q = q.trim();
+    let units: [(&str, f64); 8] = [
+        ("Ki", 1024.0),
+        ("Mi", 1024.0 * 1024.0),
+        ("Gi", 1024.0 * 1024.0 * 1024.0),
+        ("Ti", 1024f64.powi(4)),
+        ("k", 1e3),
+        ("M", 1e6),
+        ("G", 1e9),
+        ("T", 1e12),
+    ];
+    let (number, factor) = units
+        .iter()
+        .find_map(|(u, f)| q.strip_suffix(u).map(|n| (n, *f)))
+        .unwrap_or((q, 1.0));
+    let bytes = number.parse::<f64>().ok()? * factor;
+    (bytes.is_finite() && bytes >= 0.0).then(|| (bytes / (1024.0 * 1024.0)).ceil() as u64)
+}
+
+/// The sum of a pod template's containers' requests (a container without one counts nothing).
+fn pod_requests(template: Option<&k8s_openapi::api::core::v1::PodTemplateSpec>) -> (u64, u64) {
+    let containers = template
+        .and_then(|t| t.spec.as_ref())
+        .map(|s| s.containers.as_slice())
+        .unwrap_or_default();
+    containers
+        .iter()
+        .filter_map(|c| c.resources.as_ref()?.requests.as_ref())
+        .fold((0, 0), |(cpu, mem), r| {
+            (
+                cpu + r.get("cpu").and_then(|q| cpu_millis(&q.0)).unwrap_or(0),
+                mem + r.get("memory").and_then(|q| memory_mib(&q.0)).unwrap_or(0),
+            )
+        })
 }
 
 struct Listed {
@@ -286,7 +340,8 @@ fn plan(
     };
     let replicas = |kind: Kind,
                     meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta,
-                    replicas: Option<i32>|
+                    replicas: Option<i32>,
+                    requests: (u64, u64)|
      -> Option<Item> {
         let (namespace, name, rv) = meta_of(meta);
         let tags = tags_for(cluster, listed.namespaces.get(&namespace), meta)?;
@@ -320,6 +375,7 @@ fn plan(
             hpa: hpa.map(|h| format!("{} ({}..{})", h.name, h.min, h.max)),
             decision: decision.ok(),
             decided,
+            pods: Some((requests.0, requests.1, current.max(0).unsigned_abs())),
         })
     };
     for d in &listed.deployments {
@@ -327,6 +383,7 @@ fn plan(
             Kind::Deployment,
             &d.metadata,
             d.spec.as_ref().and_then(|s| s.replicas),
+            pod_requests(d.spec.as_ref().map(|s| &s.template)),
         ));
     }
     for s in &listed.statefulsets {
@@ -334,6 +391,7 @@ fn plan(
             Kind::StatefulSet,
             &s.metadata,
             s.spec.as_ref().and_then(|s| s.replicas),
+            pod_requests(s.spec.as_ref().map(|s| &s.template)),
         ));
     }
     for c in &listed.cronjobs {
@@ -365,6 +423,7 @@ fn plan(
                 })
                 .map_err(Clone::clone),
             decision: decision.ok(),
+            pods: None,
         });
     }
     items.sort_by(|a, b| (a.kind, &a.namespace, &a.name).cmp(&(b.kind, &b.namespace, &b.name)));
@@ -567,6 +626,7 @@ pub(crate) async fn walk(
         .await;
     for (item, outcome) in items.iter().zip(outcomes) {
         let id = format!("{}/{}/{}", cluster.name, item.namespace, item.name);
+        let changed = matches!(outcome, Outcome::Changed { .. });
         let class = item
             .decision
             .as_ref()
@@ -581,6 +641,14 @@ pub(crate) async fn walk(
         }
         if let Some(h) = &item.hpa {
             r.detail("hpa", h);
+        }
+        // A pod's requests and the replicas taken down: the savings ledger prices them on
+        // Fargate (when a Fargate profile selects the namespace).
+        if changed && let Some((cpu, mem, n)) = item.pods.filter(|p| p.2 > 0) {
+            r.detail(
+                "pods",
+                json!({"replicas": n, "cpuMillis": cpu, "memoryMiB": mem, "namespace": item.namespace}),
+            );
         }
         match class {
             Some(Class::Drift) => {
@@ -598,6 +666,18 @@ pub(crate) async fn walk(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn quantities_are_read_as_kubernetes_writes_them() {
+        assert_eq!(cpu_millis("500m"), Some(500));
+        assert_eq!(cpu_millis("0.25"), Some(250));
+        assert_eq!(cpu_millis("2"), Some(2000));
+        assert_eq!(memory_mib("1Gi"), Some(1024));
+        assert_eq!(memory_mib("512Mi"), Some(512));
+        assert_eq!(memory_mib("1G"), Some(954));
+        assert_eq!(memory_mib("1048576"), Some(1));
+        assert_eq!(cpu_millis("lots"), None);
+    }
     use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
     fn meta(annotations: &[(&str, &str)], labels: &[(&str, &str)]) -> ObjectMeta {

@@ -174,6 +174,35 @@ impl Sizing {
     }
 }
 
+/// What a database bills an hour while up: an instance by its class, an Aurora cluster by its
+/// members' classes. `None` when a fact is missing (an instance without a class, a cluster whose
+/// members were not listed).
+pub fn db_sizing(
+    db: &crate::domain::Database,
+    region: &str,
+    classes: &std::collections::HashMap<String, String>,
+) -> Option<Sizing> {
+    let b = &db.billing;
+    match db.kind {
+        crate::domain::DbKind::Instance => Some(Sizing::Instance {
+            class: b.class.clone()?,
+            engine: b.engine.clone(),
+            multi_az: b.multi_az,
+            region: region.to_owned(),
+        }),
+        crate::domain::DbKind::Cluster => {
+            let members: Option<Vec<String>> =
+                b.members.iter().map(|m| classes.get(m).cloned()).collect();
+            let members = members.filter(|m| !m.is_empty())?;
+            Some(Sizing::Aurora {
+                engine: b.engine.clone(),
+                members,
+                region: region.to_owned(),
+            })
+        }
+    }
+}
+
 /// A transition the scheduler made.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -230,8 +259,11 @@ fn split_days(from: DateTime<Utc>, to: DateTime<Utc>) -> Vec<(u32, i64)> {
     let mut out = Vec::new();
     let mut t = from;
     while t < to {
-        let midnight = Utc
-            .from_utc_datetime(&(t.date_naive() + Duration::days(1)).and_hms_opt(0, 0, 0).unwrap_or_default());
+        let midnight = Utc.from_utc_datetime(
+            &(t.date_naive() + Duration::days(1))
+                .and_hms_opt(0, 0, 0)
+                .unwrap_or_default(),
+        );
         let end = midnight.min(to);
         out.push((t.day(), (end - t).num_seconds()));
         t = end;
@@ -292,12 +324,10 @@ impl Ledger {
     pub fn apply(&mut self, event: &Event, at: DateTime<Utc>) {
         match event {
             Event::Down { resource, sizing } => {
-                self.open
-                    .entry(resource.clone())
-                    .or_insert_with(|| Open {
-                        since: at,
-                        sizing: sizing.clone(),
-                    });
+                self.open.entry(resource.clone()).or_insert_with(|| Open {
+                    since: at,
+                    sizing: sizing.clone(),
+                });
             }
             Event::Up { resource } => {
                 if let Some(open) = self.open.remove(resource) {
@@ -385,6 +415,65 @@ pub fn savings<'a>(
         out.resources.push(line);
     }
     out
+}
+
+/// Something that bills whether dev is up or not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Biller {
+    /// "EKS control plane innovate-dev", "NAT gateway nat-0abc", ...
+    pub what: String,
+    pub key: PriceKey,
+    /// How many of the price's unit it bills (the AZs of an endpoint, the GB of storage).
+    pub quantity: Decimal,
+}
+
+/// One thing that keeps billing while dev is off.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StillBillingLine {
+    pub what: String,
+    /// `None`: price unknown.
+    pub per_day_usd: Option<Decimal>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StillBilling {
+    pub per_day_usd: Decimal,
+    /// A month of 730 hours, as AWS prices one.
+    pub per_month_usd: Decimal,
+    pub items: Vec<StillBillingLine>,
+}
+
+/// Hours in a month as AWS's prices count them.
+const HOURS_A_MONTH: i64 = 730;
+
+pub fn still_billing<'a>(
+    billers: &[Biller],
+    price: impl Fn(&PriceKey) -> Option<&'a Price>,
+) -> StillBilling {
+    let mut items = Vec::new();
+    let mut hourly_total = Decimal::ZERO;
+    for b in billers {
+        let hourly = price(&b.key).map(|p| {
+            let per_unit_hour = if p.unit.eq_ignore_ascii_case("GB-Mo") {
+                p.usd / Decimal::from(HOURS_A_MONTH)
+            } else {
+                p.usd
+            };
+            per_unit_hour * b.quantity
+        });
+        hourly_total += hourly.unwrap_or_default();
+        items.push(StillBillingLine {
+            what: b.what.clone(),
+            per_day_usd: hourly.map(|h| (h * Decimal::from(24)).round_dp(2)),
+        });
+    }
+    StillBilling {
+        per_day_usd: (hourly_total * Decimal::from(24)).round_dp(2),
+        per_month_usd: (hourly_total * Decimal::from(HOURS_A_MONTH)).round_dp(2),
+        items,
+    }
 }
 
 #[cfg(test)]

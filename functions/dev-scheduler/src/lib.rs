@@ -6,6 +6,7 @@
 //! → `rds`, `eks`, `kubernetes`, `state` (every call to RDS, EKS, the clusters' Kubernetes APIs
 //! and DynamoDB; the EKS token in `eks_token`) → `messages` (what the team is told).
 
+mod billing;
 pub mod config;
 pub mod domain;
 mod eks;

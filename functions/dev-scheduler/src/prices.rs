@@ -25,7 +25,10 @@ pub enum PriceKey {
     },
     /// A Linux on-demand EC2 instance hour (a managed node group's nodes).
     #[serde(rename_all = "camelCase")]
-    Ec2 { instance_type: String, region: String },
+    Ec2 {
+        instance_type: String,
+        region: String,
+    },
     /// Fargate (EKS): a vCPU hour.
     FargateVcpu { region: String },
     /// Fargate (EKS): a GB hour.
@@ -274,11 +277,7 @@ struct Dimension {
 
 /// The on-demand price in `unit` of the products `GetProducts` answered (each a JSON document in
 /// `PriceList`). More than one distinct price, or none, is no answer: a guess is never made.
-pub fn parse(
-    price_list: &[String],
-    unit: &str,
-    fetched: DateTime<Utc>,
-) -> Result<Price, String> {
+pub fn parse(price_list: &[String], unit: &str, fetched: DateTime<Utc>) -> Result<Price, String> {
     let mut found: Vec<Price> = Vec::new();
     for doc in price_list {
         let p: Product = serde_json::from_str(doc)
@@ -387,7 +386,11 @@ mod tests {
         let p = parse(&[product("Hrs", "0.0320000000")], "Hrs", now).unwrap();
         assert_eq!(p.usd, Decimal::new(32, 3));
         assert_eq!(p.effective, "2026-11-01");
-        assert!(parse(&[], "Hrs", now).unwrap_err().contains("no on-demand price"));
+        assert!(
+            parse(&[], "Hrs", now)
+                .unwrap_err()
+                .contains("no on-demand price")
+        );
         let two = [product("Hrs", "0.032"), product("Hrs", "0.064")];
         assert!(parse(&two, "Hrs", now).unwrap_err().contains("ambiguous"));
         assert!(parse(&[product("GB-Mo", "0.115")], "Hrs", now).is_err());
@@ -433,7 +436,10 @@ mod tests {
         assert!(q.filters.contains(&("deploymentOption", "Multi-AZ".into())));
         // An Aurora member is priced as the instance it is.
         let a = db("aurora-postgresql").query().unwrap();
-        assert!(a.filters.contains(&("deploymentOption", "Single-AZ".into())));
+        assert!(
+            a.filters
+                .contains(&("deploymentOption", "Single-AZ".into()))
+        );
         assert!(db("oracle-ee").query().is_none());
     }
 }

@@ -7,7 +7,7 @@ use caretaker_shared::aws::{AwsError, aws_err};
 use caretaker_shared::report::Outcome;
 use caretaker_shared::tag_map;
 
-use crate::domain::{Database, DbKind, instance_ineligible};
+use crate::domain::{Database, DbBilling, DbKind, instance_ineligible};
 
 pub(crate) async fn instances(rds: &Client) -> Result<Vec<Database>, AwsError> {
     let mut out = Vec::new();
@@ -31,6 +31,14 @@ pub(crate) async fn instances(rds: &Client) -> Result<Vec<Database>, AwsError> {
                     !replicas.is_empty(),
                     i.db_cluster_identifier.is_some(),
                 ),
+                billing: DbBilling {
+                    class: i.db_instance_class,
+                    engine: i.engine.unwrap_or_default(),
+                    multi_az: i.multi_az.unwrap_or(false),
+                    members: Vec::new(),
+                    storage_gb: i.allocated_storage,
+                    storage_type: i.storage_type,
+                },
             });
         }
     }
@@ -54,6 +62,19 @@ pub(crate) async fn clusters(rds: &Client) -> Result<Vec<Database>, AwsError> {
                         .map(|t| (t.key, t.value)),
                 ),
                 ineligible: None,
+                billing: DbBilling {
+                    class: None,
+                    engine: c.engine.unwrap_or_default(),
+                    multi_az: c.multi_az.unwrap_or(false),
+                    members: c
+                        .db_cluster_members
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter_map(|m| m.db_instance_identifier)
+                        .collect(),
+                    storage_gb: None,
+                    storage_type: None,
+                },
             });
         }
     }

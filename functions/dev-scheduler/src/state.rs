@@ -180,3 +180,92 @@ impl State {
         Ok(())
     }
 }
+
+/// Beside each account's memory, the same table holds the savings ledger (one item per account
+/// and month, `dev-scheduler#ledger#<account>#<YYYY-MM>`) and the price cache (one item,
+/// `dev-scheduler#prices`), each a JSON document in `doc`. Both are read only by runs that need
+/// them (a run with transitions, `status`), never by a quiet run.
+impl State {
+    async fn get_doc(&self, pk: String) -> Result<Option<String>, AwsError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("pk", AttributeValue::S(pk))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(aws_err::<_, _, AwsError>("dynamodb", "GetItem"))?;
+        Ok(out
+            .item
+            .and_then(|i| i.get("doc").and_then(|d| d.as_s().ok()).cloned()))
+    }
+
+    async fn put_doc(&self, pk: String, doc: String) -> Result<(), AwsError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .item("pk", AttributeValue::S(pk))
+            .item("doc", AttributeValue::S(doc))
+            .send()
+            .await
+            .map_err(aws_err::<_, _, AwsError>("dynamodb", "PutItem"))?;
+        Ok(())
+    }
+
+    fn ledger_key(account: &str, month: &str) -> String {
+        format!("{}#ledger#{account}#{month}", crate::FUNCTION)
+    }
+
+    /// The account's ledger for the month; `None` when it has none yet. An unreadable document
+    /// is an error (a ledger is never silently started over).
+    pub(crate) async fn load_ledger(
+        &self,
+        account: &str,
+        month: &str,
+    ) -> Result<Option<crate::ledger::Ledger>, String> {
+        let doc = self
+            .get_doc(Self::ledger_key(account, month))
+            .await
+            .map_err(|e| e.to_string())?;
+        doc.map(|d| {
+            serde_json::from_str(&d)
+                .map_err(|e| format!("the ledger of {month} is unreadable: {e}"))
+        })
+        .transpose()
+    }
+
+    pub(crate) async fn save_ledger(
+        &self,
+        account: &str,
+        ledger: &crate::ledger::Ledger,
+    ) -> Result<(), String> {
+        let doc = serde_json::to_string(ledger).map_err(|e| e.to_string())?;
+        self.put_doc(Self::ledger_key(account, &ledger.month), doc)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// The cached prices by key id; empty when none (or unreadable: they are fetched again).
+    pub(crate) async fn load_prices(
+        &self,
+    ) -> Result<std::collections::BTreeMap<String, crate::prices::Price>, String> {
+        let doc = self
+            .get_doc(format!("{}#prices", crate::FUNCTION))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(doc
+            .and_then(|d| serde_json::from_str(&d).ok())
+            .unwrap_or_default())
+    }
+
+    pub(crate) async fn save_prices(
+        &self,
+        prices: &std::collections::BTreeMap<String, crate::prices::Price>,
+    ) -> Result<(), String> {
+        let doc = serde_json::to_string(prices).map_err(|e| e.to_string())?;
+        self.put_doc(format!("{}#prices", crate::FUNCTION), doc)
+            .await
+            .map_err(|e| e.to_string())
+    }
+}

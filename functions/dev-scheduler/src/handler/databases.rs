@@ -16,6 +16,13 @@ impl Layer<'_> {
     pub(super) async fn databases(&self, report: &mut RunReport, ready: &mut Readiness) {
         let (instances, clusters) =
             futures::join!(rds::instances(&self.rds), rds::clusters(&self.rds));
+        // An Aurora cluster bills its member instances: their classes come from the instances.
+        let classes: std::collections::HashMap<String, String> = instances
+            .iter()
+            .flatten()
+            .filter_map(|i| Some((i.id.clone(), i.billing.class.clone()?)))
+            .collect();
+        let region = self.region();
         for listed in [instances, clusters] {
             let dbs = match listed {
                 Ok(d) => d,
@@ -36,7 +43,8 @@ impl Layer<'_> {
                     _ => db.status.as_str(),
                 };
                 ready.database(&db.id, after);
-                self.record_database(db, done, report);
+                let sizing = crate::ledger::db_sizing(db, &region, &classes);
+                self.record_database(db, done, sizing, report);
             }
         }
     }
@@ -77,10 +85,21 @@ impl Layer<'_> {
     }
 
     /// Instances and clusters alike: status, desired state, why, and drift with its cause.
-    fn record_database(&self, db: &Database, done: Done, report: &mut RunReport) {
+    fn record_database(
+        &self,
+        db: &Database,
+        done: Done,
+        sizing: Option<crate::ledger::Sizing>,
+        report: &mut RunReport,
+    ) {
+        let changed = matches!(done.outcome, Outcome::Changed { .. });
         let r = report
             .record(db.kind.report_kind(), &db.id, done.outcome)
             .in_account(self.account());
+        // What it bills an hour while up: the savings ledger prices the hours down by it.
+        if changed && let Some(s) = sizing {
+            r.detail("sizing", s);
+        }
         let Some(d) = done.decision else { return };
         r.detail("why", d.why)
             .detail("status", &db.status)

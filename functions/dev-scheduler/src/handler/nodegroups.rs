@@ -32,15 +32,19 @@ impl Layer<'_> {
                 String,
                 Outcome,
                 Option<(Sizes, String, Option<(Decision, Class)>)>,
+                Vec<String>,
             );
             let outcomes: Vec<Done> = futures::stream::iter(listed)
                 .map(|ng| async move {
                     match ng {
-                        Err((id, e)) => (id, Outcome::failed(e.to_string()), None),
+                        Err((id, e)) => (id, Outcome::failed(e.to_string()), None, Vec::new()),
                         Ok(ng) => match self.decider.decide(&ng.tags) {
-                            Err(outcome) => {
-                                (ng.id(), outcome, Some((ng.sizes, ng.status.clone(), None)))
-                            }
+                            Err(outcome) => (
+                                ng.id(),
+                                outcome,
+                                Some((ng.sizes, ng.status.clone(), None)),
+                                ng.instance_types.clone(),
+                            ),
                             Ok(d) => {
                                 let outcome = self.nodegroup(cluster, &ng, d.up).await;
                                 let key = format!("eks-nodegroup/{}", ng.id());
@@ -50,6 +54,7 @@ impl Layer<'_> {
                                     ng.id(),
                                     outcome,
                                     Some((ng.sizes, ng.status.clone(), decided)),
+                                    ng.instance_types.clone(),
                                 )
                             }
                         },
@@ -58,7 +63,9 @@ impl Layer<'_> {
                 .buffered(self.deps.config.aws_concurrency)
                 .collect()
                 .await;
-            for (id, outcome, sizes) in outcomes {
+            let region = self.region();
+            for (id, outcome, sizes, types) in outcomes {
+                let changed = matches!(outcome, Outcome::Changed { .. });
                 if let Some((s, status, _)) = &sizes {
                     match outcome {
                         Outcome::Changed { .. } => ready.nodegroup(&id, "UPDATING", s.desired),
@@ -70,6 +77,20 @@ impl Layer<'_> {
                     .in_account(self.account());
                 if let Some((s, _, decided)) = sizes {
                     r.detail("size", s.encode());
+                    // What its nodes bill an hour while up (the savings ledger).
+                    if changed
+                        && s.desired > 0
+                        && let Some(t) = types.first()
+                    {
+                        r.detail(
+                            "sizing",
+                            crate::ledger::Sizing::Nodes {
+                                instance_type: t.clone(),
+                                count: s.desired.unsigned_abs(),
+                                region: region.clone(),
+                            },
+                        );
+                    }
                     if let Some((d, class)) = decided {
                         r.detail("why", d.why)
                             .detail("desired", if d.up { "up" } else { "down" });
