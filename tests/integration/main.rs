@@ -12,5 +12,6 @@ mod promoter;
 mod restore;
 mod rotator;
 mod rotator_waits;
+mod savings;
 mod scheduler;
 mod scheduler_k8s;

@@ -25,7 +25,7 @@ use crate::{Deps, FUNCTION, kubernetes, messages};
 mod databases;
 mod memory;
 mod nodegroups;
-mod savings;
+pub mod savings;
 
 pub async fn handle(
     event: LambdaEvent<Incoming>,

@@ -376,8 +376,15 @@ fn hours(secs: i64) -> Decimal {
     (Decimal::from(secs) / Decimal::from(3600)).round_dp(2)
 }
 
+/// Dollars and cents, always written with two decimals ("2.40").
+pub fn money(d: Decimal) -> Decimal {
+    let mut d = d.round_dp(2);
+    d.rescale(2);
+    d
+}
+
 fn usd(secs: i64, hourly: Decimal) -> Decimal {
-    (Decimal::from(secs) * hourly / Decimal::from(3600)).round_dp(2)
+    money(Decimal::from(secs) * hourly / Decimal::from(3600))
 }
 
 pub fn savings<'a>(
@@ -388,8 +395,8 @@ pub fn savings<'a>(
     let today = (month_of(now) == ledger.month).then(|| now.day());
     let mut out = Savings {
         month: ledger.month.clone(),
-        month_usd: Decimal::ZERO,
-        today_usd: Decimal::ZERO,
+        month_usd: money(Decimal::ZERO),
+        today_usd: money(Decimal::ZERO),
         resources: Vec::new(),
         unknown: Vec::new(),
     };
@@ -466,12 +473,12 @@ pub fn still_billing<'a>(
         hourly_total += hourly.unwrap_or_default();
         items.push(StillBillingLine {
             what: b.what.clone(),
-            per_day_usd: hourly.map(|h| (h * Decimal::from(24)).round_dp(2)),
+            per_day_usd: hourly.map(|h| money(h * Decimal::from(24))),
         });
     }
     StillBilling {
-        per_day_usd: (hourly_total * Decimal::from(24)).round_dp(2),
-        per_month_usd: (hourly_total * Decimal::from(HOURS_A_MONTH)).round_dp(2),
+        per_day_usd: money(hourly_total * Decimal::from(24)),
+        per_month_usd: money(hourly_total * Decimal::from(HOURS_A_MONTH)),
         items,
     }
 }

@@ -41,6 +41,8 @@ pub struct Deps {
     pub notifiers: Notifiers,
     /// Each account's memory between runs, when `STATE_TABLE` is set.
     state: Option<state::State>,
+    /// The Price List API (us-east-1), for the savings ledger.
+    pricing: aws_sdk_pricing::Client,
 }
 
 impl Deps {
@@ -57,11 +59,18 @@ impl Deps {
         self
     }
 
+    /// Another Price List client (a test's, pointed at an endpoint that does not answer).
+    pub fn with_pricing(mut self, pricing: aws_sdk_pricing::Client) -> Self {
+        self.pricing = pricing;
+        self
+    }
+
     pub fn new(sdk: aws_config::SdkConfig, home_account: String, config: SchedulerConfig) -> Self {
         let state = config.state_table.clone().map(|table| state::State {
             client: aws_sdk_dynamodb::Client::new(&sdk),
             table,
         });
+        let pricing = billing::pricing_client(&sdk);
         let accounts = Accounts::new(
             sdk,
             home_account,
@@ -73,6 +82,7 @@ impl Deps {
             config,
             notifiers: Notifiers::none(),
             state,
+            pricing,
         }
     }
 }

@@ -277,16 +277,12 @@ impl Layer<'_> {
 
 /// The prices a run needs: cached a week in the memory table; a stale one is read again, and
 /// used (said so) when the Price List API cannot be reached; a missing one is "price unknown".
-pub(crate) struct PriceBook {
-    pub(crate) prices: BTreeMap<String, Price>,
-    pub(crate) notes: Vec<String>,
+pub struct PriceBook {
+    pub prices: BTreeMap<String, Price>,
+    pub notes: Vec<String>,
 }
 
-pub(crate) async fn price_book(
-    deps: &Deps,
-    keys: BTreeSet<PriceKey>,
-    now: DateTime<Utc>,
-) -> PriceBook {
+pub async fn price_book(deps: &Deps, keys: BTreeSet<PriceKey>, now: DateTime<Utc>) -> PriceBook {
     let mut notes = Vec::new();
     let mut cached = match &deps.state {
         Some(state) => state.load_prices().await.unwrap_or_else(|e| {
@@ -305,14 +301,11 @@ pub(crate) async fn price_book(
             notes,
         };
     }
-    let client = billing::pricing_client(deps.accounts.base());
+    let client = &deps.pricing;
     let answers: Vec<(PriceKey, Result<Price, PriceError>)> = futures::stream::iter(wanted)
-        .map(|k| {
-            let client = &client;
-            async move {
-                let r = billing::get_price(client, &k, now).await;
-                (k, r)
-            }
+        .map(|k| async move {
+            let r = billing::get_price(client, &k, now).await;
+            (k, r)
         })
         .buffered(4)
         .collect()
