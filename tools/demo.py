@@ -164,6 +164,56 @@ def error_message(err):
     return joined or text.strip()
 
 
+def act_savings_week(watch):
+    """A week of January 2027 in the periodic run's own transitions (the month starts a fresh
+    ledger), then `status`: what the nights saved, resource by resource, priced from the Price
+    List API (the local stack's fixture endpoint), and what still bills at night."""
+    print("\n  a week of office hours (Mon 4 - Mon 11 January 2027, New York), run by the periodic run:")
+    runs = []
+    for day in range(4, 12):
+        weekday = datetime(2027, 1, day).weekday()
+        if day > 4 and weekday < 5:       # mornings Tue-Fri and the next Monday: warm-up, then workloads
+            runs += [f"2027-01-{day:02}T11:45:00Z", f"2027-01-{day:02}T12:00:00Z"]
+        if weekday < 5 and day < 11:      # evenings Mon-Fri at 20:00 New York (01:00 UTC the next day)
+            runs.append((datetime(2027, 1, day, 20) + timedelta(hours=5)).strftime("%Y-%m-%dT%H:%M:00Z"))
+    path = STACK / "demo-week.json"
+    changed = 0
+    for at in sorted(runs):
+        path.write_text(json.dumps({"action": "reconcile", "at": at}))
+        report, err = watch.invoke("dev-scheduler", path)
+        if err:
+            print(f"    run at {at}: FAILED: {err}")
+            return False
+        changed += report["totals"]["changed"]
+    print(f"    {len(runs)} periodic runs made {changed} changes (a quiet run in between changes nothing)")
+    path.write_text(json.dumps({"action": "status", "at": "2027-01-11T12:30:00Z"}))
+    report, err = watch.invoke("dev-scheduler", path)
+    if err:
+        print(f"    status: FAILED: {err}")
+        return False
+    entry = next((r for r in report["resources"] if r["kind"] == "savings"), None)
+    if entry is None:
+        print("    status: no savings entry")
+        return False
+    s, billing = entry["details"]["savings"], entry["details"]["stillBilling"]
+    print(f"  what the nights saved, January 2027 so far (on-demand list prices of {entry['details'].get('priceDate')}):")
+    for line in s["resources"]:
+        usd = f"${line['savedUsd']}" if line.get("savedUsd") is not None else "price unknown"
+        print(f"    {line['resource']:<46} {line['hoursDown']:>6} h down  {line['what']:<40} {usd:>8}")
+    print(f"    {'total':<46} {'':>15}  {'':<40} {'$' + s['monthUsd']:>8}")
+    print(f"  still billing while dev is off: ${billing['perDayUsd']} a day (${billing['perMonthUsd']} a month):")
+    for item in billing["items"]:
+        usd = f"${item['perDayUsd']}/day" if item.get("perDayUsd") is not None else "price unknown"
+        print(f"    {item['what']:<60} {usd:>12}")
+    for note in entry["details"].get("prices") or []:
+        print(f"    note: {note}")
+    nights = {line["resource"]: line for line in s["resources"]}
+    db = nights.get("rds-instance/innovate-dev-db", {})
+    print("    (the database and the nodes start 15 minutes before 07:00, the warm-up: 101.75 h against the"
+          " workloads' 103 h; on-demand list prices: Savings Plans, reserved instances and credits not applied)")
+    return db.get("hoursDown") == "101.75" and not s["unknown"] and float(billing["perDayUsd"]) > 0
+
+
 def act_rotation_at_night(watch, dep, secret_id):
     """A rotation that finds the dev database stopped waits (a retryable error naming it), and the
     hourly resume finishes it once the database is up. Returns whether it went so."""
@@ -563,6 +613,7 @@ def act_dev_scheduler(dep):
         print(f"  forged shutdown request (source evil.corp): {'refused' if refused else 'NOT REFUSED'}: "
               f"{' '.join(answer.split())[:240]}")
         ok &= refused
+        ok &= act_savings_week(watch)
     finally:
         watch.stop()
         kube.stop()
@@ -574,7 +625,8 @@ def act_dev_scheduler(dep):
         print("    " + f"{n:<{width}}  " + "".join(f"{col.get(n, '-'):<12}" for _, col in columns))
     DID["dev-scheduler"] = ("night: down by each resource's schedule, counts remembered; 15 min later nothing; "
                             "06:45: database and nodes warmed up; 07:00: workloads back exactly, dev ready said once; "
-                            "a startup at night: workloads waited for the database; a forged shutdown request refused")
+                            "a startup at night: workloads waited for the database; a forged shutdown request refused; "
+                            "a week's savings priced from AWS's Price List")
     return ok
 
 

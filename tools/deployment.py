@@ -47,8 +47,11 @@ class Deployment:
         """A function's Lambda environment: template.yaml's variables, its role's credentials, the
         local endpoint, and `local` (the stand-ins' addresses)."""
         f = self.functions[name]
+        # moto has no Price List API: the local stack's fixture endpoint answers it.
+        pricing = {"AWS_ENDPOINT_URL_PRICING": os.environ["AWS_ENDPOINT_URL_PRICING"]} \
+            if os.environ.get("AWS_ENDPOINT_URL_PRICING") else {}
         return {**f["env"], "AWS_ENDPOINT_URL": ENDPOINT, "AWS_REGION": REGION, "RUST_LOG": rust_log,
-                **creds_env(f["credentials"]), **local}
+                **pricing, **creds_env(f["credentials"]), **local}
 
     def role(self, name):
         return self.functions[name]["role"]

@@ -47,6 +47,8 @@ UNUSED_BUT_KEPT = {
     ("dev-scheduler", "rds:StartDBCluster"): "as rds:StopDBCluster, for the morning",
     ("dev-scheduler", "rds:DescribeEvents"): "asked only for a database found away from its schedule (drift), to "
                                              "name the cause; the rehearsal has no drift",
+    ("dev-scheduler", "pricing:GetProducts"): "the Price List API is served by the local stack's fixture endpoint "
+                                              "(tools/pricing_fixture.py; moto has none), which evaluates no IAM",
     ("image-promoter", "ecr:StartImageScan"): "a push to a repository that does not scan on push starts the scan; "
                                               "the seed's repositories scan on push",
     ("image-promoter", "ecr:DescribeRepositories"): "a push event reads whether its repository scans on push; the "

@@ -74,17 +74,17 @@ def manifest(kind, name, namespace=None, annotations=None, labels=None, spec=Non
     return m
 
 
-def pods(app, image):
+def pods(app, image, cpu="250m", memory="512Mi"):
     return {"metadata": {"labels": {"app": app}},
-            "spec": {"containers": [{"name": app, "image": image, "resources": {"requests": {"cpu": "250m", "memory": "512Mi"}}}]}}
+            "spec": {"containers": [{"name": app, "image": image, "resources": {"requests": {"cpu": cpu, "memory": memory}}}]}}
 
 
 def seed_kubernetes(add):
     """The dev cluster's workloads, as manifests for the Kubernetes API stand-in (no API server can
     run here): the app namespace opts into office hours; kube-system does not."""
     ecr = "123456789012.dkr.ecr.us-east-1.amazonaws.com"
-    def workload(kind, name, replicas, image):
-        spec = {"replicas": replicas, "selector": {"matchLabels": {"app": name}}, "template": pods(name, image)}
+    def workload(kind, name, replicas, image, **requests):
+        spec = {"replicas": replicas, "selector": {"matchLabels": {"app": name}}, "template": pods(name, image, **requests)}
         if kind == "StatefulSet":
             spec["serviceName"] = name
         return manifest(kind, name, "innovate", spec=spec)
@@ -94,7 +94,7 @@ def seed_kubernetes(add):
                                                        "caretaker/needs": "rds:innovate-dev-db, nodegroup:innovate-dev/addons"},
                  labels={"env": "dev"}),
         manifest("Namespace", "kube-system"),
-        workload("Deployment", "backend", 3, f"{ecr}/backend:v1.4.2"),
+        workload("Deployment", "backend", 3, f"{ecr}/backend:v1.4.2", cpu="500m", memory="1Gi"),
         workload("Deployment", "frontend", 2, f"{ecr}/frontend:v2.0.1"),
         workload("StatefulSet", "redis", 1, "public.ecr.aws/docker/library/redis:7.2"),
         manifest("HorizontalPodAutoscaler", "backend", "innovate", spec={
@@ -149,6 +149,20 @@ def main():
                          nodeRole=f"arn:aws:iam::{accounts['dev']}:role/eks-node",
                          tags={**TAGS("dev"), "caretaker/schedule": "office-hours"})
     add("dev", "eks-nodegroup", "innovate-dev/addons", instanceType="t3.small", size="2 (min 2, max 3)")
+    # What keeps billing while dev is off: its single-AZ VPC's NAT gateway and the Secrets Manager
+    # interface endpoint the rotator reaches it through.
+    ec2d = client("ec2", "dev")
+    dvpc = ec2d.create_vpc(CidrBlock="10.10.0.0/16", TagSpecifications=[
+        {"ResourceType": "vpc", "Tags": taglist({**TAGS("dev"), "Name": "innovate-dev"})}])["Vpc"]["VpcId"]
+    dsub = ec2d.create_subnet(VpcId=dvpc, CidrBlock="10.10.1.0/24", AvailabilityZone="us-east-1a", TagSpecifications=[
+        {"ResourceType": "subnet", "Tags": taglist(TAGS("dev"))}])["Subnet"]["SubnetId"]
+    nat = ec2d.create_nat_gateway(SubnetId=dsub, AllocationId=ec2d.allocate_address(Domain="vpc")["AllocationId"],
+                                  TagSpecifications=[{"ResourceType": "natgateway", "Tags": taglist(TAGS("dev"))}]
+                                  )["NatGateway"]["NatGatewayId"]
+    ec2d.create_vpc_endpoint(VpcId=dvpc, ServiceName="com.amazonaws.us-east-1.secretsmanager",
+                             VpcEndpointType="Interface", SubnetIds=[dsub])
+    add("dev", "nat-gateway", nat, subnet=dsub)
+    add("dev", "vpc-endpoint", "secretsmanager (interface)", subnet=dsub)
     seed_kubernetes(add)
 
     # Prod: a VPC with private subnets in two AZs (multi-AZ), the database's security group, and an

@@ -166,9 +166,10 @@ impl Sizing {
                 count,
                 ..
             } => format!("{count} × {instance_type}"),
-            Sizing::Fargate { pods, vcpu, gb, .. } => {
-                format!("{pods} pods × {vcpu} vCPU / {gb} GB on Fargate")
-            }
+            Sizing::Fargate { pods, vcpu, gb, .. } => format!(
+                "{pods} {} × {vcpu} vCPU / {gb} GB on Fargate",
+                if *pods == 1 { "pod" } else { "pods" }
+            ),
             Sizing::OnNodes => "on a node group's nodes (counted with it)".into(),
         }
     }

@@ -307,7 +307,7 @@ pub fn parse(price_list: &[String], unit: &str, fetched: DateTime<Utc>) -> Resul
             }
         }
     }
-    found.sort_by(|a, b| a.usd.cmp(&b.usd));
+    found.sort_by_key(|p| p.usd);
     found.dedup_by(|a, b| a.usd == b.usd);
     match found.len() {
         1 => Ok(found.remove(0)),

@@ -330,10 +330,11 @@ pub async fn price_book(deps: &Deps, keys: BTreeSet<PriceKey>, now: DateTime<Utc
             )),
         }
     }
-    if changed && let Some(state) = &deps.state {
-        if let Err(e) = state.save_prices(&cached).await {
-            notes.push(format!("the price cache could not be written: {e}"));
-        }
+    if changed
+        && let Some(state) = &deps.state
+        && let Err(e) = state.save_prices(&cached).await
+    {
+        notes.push(format!("the price cache could not be written: {e}"));
     }
     PriceBook {
         prices: cached,
