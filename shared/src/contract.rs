@@ -118,3 +118,90 @@ mod tests {
         }
     }
 }
+
+/// dev-scheduler's word on what an account's nights saved, written to its memory table (key
+/// [`savings_key`]) by each run that records a transition, and read by budget-guard's daily
+/// digest. Amounts are USD with two decimals, as text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SavingsSummary {
+    /// `2026-12`.
+    pub month: String,
+    pub month_usd: String,
+    /// Resources whose price is unknown, left out of `month_usd`.
+    #[serde(default)]
+    pub unknown: usize,
+    pub still_billing_per_day_usd: String,
+    /// What keeps billing at night, grouped: ("NAT gateway", how many, USD a day or None).
+    #[serde(default)]
+    pub still_billing: Vec<(String, u32, Option<String>)>,
+    /// The date of the prices used (the Price List's effective date).
+    #[serde(default)]
+    pub price_date: Option<String>,
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
+/// The memory table key of an account's savings summary.
+pub fn savings_key(account: &str) -> String {
+    format!("dev-scheduler#savings#{account}")
+}
+
+impl SavingsSummary {
+    /// The digest's line: "nights and weekends saved $61.20 this month; still billing at night:
+    /// EKS control plane $2.40/day, 2 NAT gateways $2.16/day (on-demand prices of 2026-11-01)".
+    pub fn line(&self) -> String {
+        let mut s = format!("nights and weekends saved ${} this month", self.month_usd);
+        if self.unknown > 0 {
+            s.push_str(&format!(" ({} with no price, not counted)", self.unknown));
+        }
+        if !self.still_billing.is_empty() {
+            let items: Vec<String> = self
+                .still_billing
+                .iter()
+                .map(|(what, n, usd)| {
+                    let what = if *n > 1 && !what.ends_with("storage") {
+                        format!("{n} {what}s")
+                    } else if *n > 1 {
+                        format!("{n} × {what}")
+                    } else {
+                        what.clone()
+                    };
+                    match usd {
+                        Some(usd) => format!("{what} ${usd}/day"),
+                        None => format!("{what} (price unknown)"),
+                    }
+                })
+                .collect();
+            s.push_str(&format!("; still billing at night: {}", items.join(", ")));
+        }
+        if let Some(d) = &self.price_date {
+            s.push_str(&format!(" (on-demand prices of {d})"));
+        }
+        s
+    }
+}
+
+#[cfg(test)]
+mod savings_tests {
+    use super::*;
+
+    #[test]
+    fn the_digest_line_groups_what_still_bills() {
+        let s = SavingsSummary {
+            month: "2026-12".into(),
+            month_usd: "61.20".into(),
+            unknown: 0,
+            still_billing_per_day_usd: "4.56".into(),
+            still_billing: vec![
+                ("EKS control plane".into(), 1, Some("2.40".into())),
+                ("NAT gateway".into(), 2, Some("2.16".into())),
+            ],
+            price_date: Some("2026-11-01".into()),
+            at: chrono::Utc::now(),
+        };
+        assert_eq!(
+            s.line(),
+            "nights and weekends saved $61.20 this month; still billing at night: EKS control plane $2.40/day, 2 NAT gateways $2.16/day (on-demand prices of 2026-11-01)"
+        );
+    }
+}

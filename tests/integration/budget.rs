@@ -718,6 +718,75 @@ async fn digest_lists_every_budget_and_the_top_cost_drivers() {
     );
 }
 
+/// dev-scheduler's savings summary of the dev account (as its run writes it) becomes one line
+/// of the digest; last month's is not shown, and an unreadable one says so.
+#[tokio::test]
+async fn the_digest_says_what_the_dev_nights_saved_and_what_still_bills() {
+    let scheduler_table = "caretaker-dev-scheduler";
+    let fx = Fx::with(
+        &[("dev", "innovate-dev-monthly", "400", "251.35", None, None)],
+        false,
+        &[("SCHEDULER_STATE_TABLE", scheduler_table)],
+    )
+    .await;
+    ledger_table(&fx.home, scheduler_table).await;
+    let summary = caretaker_shared::contract::SavingsSummary {
+        month: "2026-11".into(),
+        month_usd: "61.20".into(),
+        unknown: 0,
+        still_billing_per_day_usd: "4.56".into(),
+        still_billing: vec![
+            ("EKS control plane".into(), 1, Some("2.40".into())),
+            ("NAT gateway".into(), 2, Some("2.16".into())),
+        ],
+        price_date: Some("2026-11-01".into()),
+        at: now(),
+    };
+    let put = |account: &str, doc: String| {
+        aws_sdk_dynamodb::Client::new(&fx.home)
+            .put_item()
+            .table_name(scheduler_table)
+            .item(
+                "pk",
+                aws_sdk_dynamodb::types::AttributeValue::S(
+                    caretaker_shared::contract::savings_key(account),
+                ),
+            )
+            .item("doc", aws_sdk_dynamodb::types::AttributeValue::S(doc))
+            .send()
+    };
+    put(&fx.dev, serde_json::to_string(&summary).unwrap())
+        .await
+        .unwrap();
+    put(&fx.prod, "{not json".into()).await.unwrap();
+    let digest = || async {
+        run(&fx.deps, parse(json!({"action": "digest"})).unwrap(), now())
+            .await
+            .unwrap()
+    };
+    digest().await;
+    let m = fx.alerts().await.pop().unwrap();
+    assert!(
+        m.contains(&format!("Dev nights ({}): nights and weekends saved $61.20 this month; still billing at night: EKS control plane $2.40/day, 2 NAT gateways $2.16/day (on-demand prices of 2026-11-01)", fx.dev)),
+        "{m}"
+    );
+    assert!(
+        m.contains(&format!("Dev nights ({}): could not be read", fx.prod)),
+        "{m}"
+    );
+    // Last month's summary is not this month's news.
+    let old = caretaker_shared::contract::SavingsSummary {
+        month: "2026-10".into(),
+        ..summary
+    };
+    put(&fx.dev, serde_json::to_string(&old).unwrap())
+        .await
+        .unwrap();
+    digest().await;
+    let m = fx.alerts().await.pop().unwrap();
+    assert!(!m.contains(&format!("Dev nights ({})", fx.dev)), "{m}");
+}
+
 #[tokio::test]
 async fn budgets_notices_and_anomalies_become_readable_messages() {
     let fx = Fx::new(&[], false).await;

@@ -296,6 +296,38 @@ pub(crate) struct Ledger {
     pub(crate) table: String,
 }
 
+/// dev-scheduler's savings summary of a dev account, from its memory table; `Ok(None)` when it
+/// has written none (no transition yet, or no dev-scheduler).
+pub(crate) async fn savings_summary(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    account: &str,
+) -> Result<Option<caretaker_shared::contract::SavingsSummary>, String> {
+    let out = client
+        .get_item()
+        .table_name(table)
+        .key(
+            "pk",
+            AttributeValue::S(caretaker_shared::contract::savings_key(account)),
+        )
+        .send()
+        .await
+        .map_err(|e| {
+            caretaker_shared::aws::AwsError::new("dynamodb", "GetItem", &e)
+                .on(table)
+                .to_string()
+        })?;
+    let Some(doc) = out
+        .item
+        .and_then(|i| i.get("doc").and_then(|d| d.as_s().ok()).cloned())
+    else {
+        return Ok(None);
+    };
+    serde_json::from_str(&doc)
+        .map(Some)
+        .map_err(|e| format!("the savings summary of {account} is unreadable: {e}"))
+}
+
 impl Ledger {
     /// true = newly claimed (act now); false = already done in an earlier run.
     pub(crate) async fn claim(

@@ -15,6 +15,9 @@ pub struct GuardConfig {
     pub notice_topic: Option<String>,
     /// EventBridge bus for dev shutdown requests (`EVENT_BUS`, default `default`).
     pub event_bus: String,
+    /// dev-scheduler's memory table (`SCHEDULER_STATE_TABLE`), where each dev account's savings
+    /// summary is read for the digest; unset = no savings line.
+    pub scheduler_table: Option<String>,
 }
 
 impl GuardConfig {
@@ -61,6 +64,7 @@ impl GuardConfig {
             event_bus: env
                 .optional("EVENT_BUS")
                 .unwrap_or_else(|| "default".into()),
+            scheduler_table: env.optional("SCHEDULER_STATE_TABLE"),
         })
     }
 }

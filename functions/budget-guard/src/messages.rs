@@ -254,6 +254,7 @@ pub(crate) fn digest(
     today: NaiveDate,
     accounts: &[DigestAccount<'_>],
     costs: &CostLines,
+    nights: &[(String, Result<String, String>)],
 ) -> Notification {
     let mut n = Notification::new(
         Severity::Info,
@@ -308,6 +309,15 @@ pub(crate) fn digest(
             Ok(_) => {}
             Err(e) => n = n.fact(*label, format!("unavailable ({e})")),
         }
+    }
+    for (account, line) in nights {
+        n = n.fact(
+            format!("Dev nights ({account})"),
+            match line {
+                Ok(l) => l.clone(),
+                Err(e) => format!("could not be read: {e}"),
+            },
+        );
     }
     n.action(if worst >= Decimal::from(100) {
         "A budget is at or forecast over its limit: see its alert for what to do."

@@ -203,7 +203,7 @@ pub async fn run_and_remember(deps: &Deps, req: &Request) -> (RunReport, Told) {
             layer.remember(req.action, &said, morning, r).await;
         }
         if !dry_run {
-            layer.record_savings(first, r).await;
+            layer.record_savings(first, &clusters, r).await;
         }
         if req.action == Action::Status {
             layer.savings_status(&clusters, r).await;

@@ -230,6 +230,15 @@ impl PriceKey {
         }
     }
 
+    /// What kind of thing bills by it, to group a list ("NAT gateway", "EKS control plane").
+    pub fn group(&self) -> String {
+        match self {
+            PriceKey::VpcEndpoint { .. } => "interface endpoint".into(),
+            PriceKey::DbStorage { .. } => "stopped database's storage".into(),
+            other => other.label(),
+        }
+    }
+
     /// The key as the cache stores it.
     pub fn id(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()

@@ -246,6 +246,18 @@ impl State {
             .map_err(|e| e.to_string())
     }
 
+    /// The account's savings summary, for budget-guard's digest.
+    pub(crate) async fn save_summary(
+        &self,
+        account: &str,
+        summary: &caretaker_shared::contract::SavingsSummary,
+    ) -> Result<(), String> {
+        let doc = serde_json::to_string(summary).map_err(|e| e.to_string())?;
+        self.put_doc(caretaker_shared::contract::savings_key(account), doc)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// The cached prices by key id; empty when none (or unreadable: they are fetched again).
     pub(crate) async fn load_prices(
         &self,

@@ -73,7 +73,20 @@ pub async fn digest(deps: &Deps, now: DateTime<Utc>, dry_run: bool, once_a_day: 
         let got = aws::top_costs(&deps.ce, &start, &end, group).await;
         costs.push((label, got.map_err(|e| e.to_string())));
     }
-    let note = messages::digest(today, &parts, &costs);
+    // What the dev nights saved, per dev account, as dev-scheduler last recorded it this month.
+    let mut nights = Vec::new();
+    if let Some(table) = &deps.config.scheduler_table {
+        for account in &deps.config.common.allowed_accounts {
+            match aws::savings_summary(&deps.ledger.client, table, account).await {
+                Ok(Some(s)) if s.month == format!("{:04}-{:02}", today.year(), today.month()) => {
+                    nights.push((account.clone(), Ok(s.line())));
+                }
+                Ok(_) => {}
+                Err(e) => nights.push((account.clone(), Err(e))),
+            }
+        }
+    }
+    let note = messages::digest(today, &parts, &costs, &nights);
     if dry_run {
         report.record(
             "digest",

@@ -108,7 +108,12 @@ fn clusters_with_workload_changes(results: &[ResourceResult]) -> BTreeSet<String
 impl Layer<'_> {
     /// After a real run: its transitions into the account's ledger for the month (read and
     /// written only when there are some). A failure is reported; the run stands.
-    pub(super) async fn record_savings(&self, first: usize, report: &mut RunReport) {
+    pub(super) async fn record_savings(
+        &self,
+        first: usize,
+        clusters: &[Cluster],
+        report: &mut RunReport,
+    ) {
         let Some(state) = &self.deps.state else {
             return;
         };
@@ -139,14 +144,71 @@ impl Layer<'_> {
         let results = &report.resources[first..];
         let events = events(results, &self.region(), &fargate);
         let now = self.decider.now;
-        if let Err(e) = self.apply(state, &events, now).await {
+        let ledger = match self.apply(state, &events, now).await {
+            Ok(l) => l,
+            Err(e) => {
+                report
+                    .record(
+                        "savings-ledger",
+                        self.account(),
+                        Outcome::failed(format!("the savings ledger was not updated: {e}")),
+                    )
+                    .in_account(self.account());
+                return;
+            }
+        };
+        // budget-guard's digest reads the account's summary: written with each transition.
+        let summary = self.summary(&ledger, clusters, now).await;
+        if let Err(e) = state.save_summary(self.account(), &summary).await {
             report
                 .record(
                     "savings-ledger",
                     self.account(),
-                    Outcome::failed(format!("the savings ledger was not updated: {e}")),
+                    Outcome::failed(format!("the savings summary was not written: {e}")),
                 )
                 .in_account(self.account());
+        }
+    }
+
+    /// The month so far and what still bills, for budget-guard's digest.
+    async fn summary(
+        &self,
+        ledger: &Ledger,
+        clusters: &[Cluster],
+        now: DateTime<Utc>,
+    ) -> caretaker_shared::contract::SavingsSummary {
+        let (billers, _) = self.billers(clusters).await;
+        let mut keys: BTreeSet<PriceKey> = billers.iter().map(|b| b.key.clone()).collect();
+        for c in ledger.as_of(now).values() {
+            keys.extend(c.sizing.rates().into_iter().map(|(k, _)| k));
+        }
+        let book = price_book(self.deps, keys, now).await;
+        let price = |k: &PriceKey| book.prices.get(&k.id());
+        let saved = ledger::savings(ledger, now, price);
+        let billing = still_billing(&billers, price);
+        // Grouped by what it is: "2 NAT gateways $2.16/day".
+        let mut groups: BTreeMap<String, (u32, Option<Decimal>)> = BTreeMap::new();
+        for (b, line) in billers.iter().zip(&billing.items) {
+            let g = groups
+                .entry(b.key.group())
+                .or_insert((0, Some(Decimal::ZERO)));
+            g.0 += 1;
+            g.1 = match (g.1, line.per_day_usd) {
+                (Some(sum), Some(d)) => Some(sum + d),
+                _ => None,
+            };
+        }
+        caretaker_shared::contract::SavingsSummary {
+            month: saved.month,
+            month_usd: saved.month_usd.to_string(),
+            unknown: saved.unknown.len(),
+            still_billing_per_day_usd: billing.per_day_usd.to_string(),
+            still_billing: groups
+                .into_iter()
+                .map(|(what, (n, usd))| (what, n, usd.map(|u| ledger::money(u).to_string())))
+                .collect(),
+            price_date: book.prices.values().map(|p| p.effective.clone()).max(),
+            at: now,
         }
     }
 
@@ -155,7 +217,7 @@ impl Layer<'_> {
         state: &crate::state::State,
         events: &[Event],
         now: DateTime<Utc>,
-    ) -> Result<(), String> {
+    ) -> Result<Ledger, String> {
         let account = self.account();
         let month = ledger::month_of(now);
         let mut ledger = match state.load_ledger(account, &month).await? {
@@ -170,7 +232,7 @@ impl Layer<'_> {
             state.save_ledger(account, &ledger).await?;
             info!(account, events = events.len(), month = %month, "savings ledger updated");
         }
-        Ok(())
+        Ok(ledger)
     }
 
     /// The first ledger of a month: what the previous month left down is carried in (and the
