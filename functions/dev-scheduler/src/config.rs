@@ -23,6 +23,16 @@ pub struct SchedulerConfig {
     /// How often the periodic run comes (`RUN_EVERY_MINUTES`, 1–1440, default 15): the last run
     /// assumed when memory has none.
     pub interval: chrono::TimeDelta,
+    /// The accounts to act in, from AWS Organizations (`DEV_ACCOUNTS_OU`: OU or root ids),
+    /// beside the listed ones; child OUs included, `ACTIVE` accounts only.
+    pub org: crate::accounts::OrgSource,
+    /// Accounts never acted in, whatever lists them (`EXCLUDED_ACCOUNTS`).
+    pub excluded_accounts: std::collections::BTreeSet<String>,
+    /// Accounts processed at once (`ACCOUNT_CONCURRENCY`, 1–64, default 16).
+    pub account_concurrency: usize,
+    /// How long one account may take before it is reported as timed out and the run goes on
+    /// without it (`ACCOUNT_TIMEOUT_SECONDS`, 5–900, default 60).
+    pub account_timeout: std::time::Duration,
 }
 
 impl SchedulerConfig {
@@ -74,7 +84,44 @@ impl SchedulerConfig {
                 .unwrap_or_else(|| "caretaker/exclude!=true".to_owned()),
         };
         let minutes = env.bounded("RUN_EVERY_MINUTES", 15i64, 1..=1440, "minutes")?;
+        let ous: Vec<String> = env.list("DEV_ACCOUNTS_OU").into_iter().collect();
+        if let Some(bad) = ous.iter().find(|o| !crate::accounts::is_parent_id(o)) {
+            return Err(invalid(
+                "DEV_ACCOUNTS_OU",
+                &format!(
+                    "OU ids (ou-xxxx-xxxxxxxx) or a root id (r-xxxx) separated by commas; {} is neither",
+                    caretaker_shared::error::quote(bad)
+                ),
+            ));
+        }
+        let excluded_accounts = env.list("EXCLUDED_ACCOUNTS");
+        if excluded_accounts
+            .iter()
+            .any(|a| !caretaker_shared::guard::is_account_id(a))
+        {
+            return Err(invalid(
+                "EXCLUDED_ACCOUNTS",
+                "12-digit AWS account ids separated by commas",
+            ));
+        }
         Ok(SchedulerConfig {
+            org: crate::accounts::OrgSource {
+                ous,
+                cache: chrono::TimeDelta::minutes(env.bounded(
+                    "ORG_CACHE_MINUTES",
+                    60i64,
+                    1..=1440,
+                    "minutes",
+                )?),
+            },
+            excluded_accounts,
+            account_concurrency: env.bounded("ACCOUNT_CONCURRENCY", 16usize, 1..=64, "accounts")?,
+            account_timeout: std::time::Duration::from_secs(env.bounded(
+                "ACCOUNT_TIMEOUT_SECONDS",
+                60u64,
+                5..=900,
+                "seconds",
+            )?),
             state_table: env.optional("STATE_TABLE"),
             interval: chrono::TimeDelta::minutes(minutes),
             aws_concurrency: env.bounded("AWS_CONCURRENCY", 8usize, 1..=64, "requests")?,

@@ -6,6 +6,7 @@
 //! → `rds`, `eks`, `kubernetes`, `state` (every call to RDS, EKS, the clusters' Kubernetes APIs
 //! and DynamoDB; the EKS token in `eks_token`) → `messages` (what the team is told).
 
+pub mod accounts;
 mod billing;
 pub mod config;
 pub mod domain;
@@ -19,8 +20,10 @@ pub mod ledger;
 pub mod prices;
 pub use kubernetes::KubeSettings;
 mod messages;
+mod org;
 mod rds;
 pub mod ready;
+pub mod report_size;
 pub mod schedule;
 mod state;
 
@@ -43,6 +46,8 @@ pub struct Deps {
     state: Option<state::State>,
     /// The Price List API (us-east-1), for the savings ledger.
     pricing: aws_sdk_pricing::Client,
+    /// AWS Organizations (its endpoint is global), for `DEV_ACCOUNTS_OU`.
+    organizations: aws_sdk_organizations::Client,
 }
 
 impl Deps {
@@ -71,6 +76,7 @@ impl Deps {
             table,
         });
         let pricing = billing::pricing_client(&sdk);
+        let organizations = aws_sdk_organizations::Client::new(&sdk);
         let accounts = Accounts::new(
             sdk,
             home_account,
@@ -83,6 +89,7 @@ impl Deps {
             notifiers: Notifiers::none(),
             state,
             pricing,
+            organizations,
         }
     }
 }

@@ -190,6 +190,19 @@ pub(crate) fn morning(account: &str, news: &MorningNews, zone: chrono_tz::Tz) ->
     }
 }
 
+/// An account found in an OU with no spoke role to assume: said once.
+pub(crate) fn joined(account: &str, ous: &[String]) -> Notification {
+    Notification::new(
+        Severity::Warning,
+        format!("Account {account} joined {} without a Caretaker spoke", ous.join(", ")),
+    )
+    .fact("Account", account)
+    .fact("Found in", ous.join(", "))
+    .action(
+        "Deploy deploy/spoke.yaml in it (or let the StackSet of the README do it for every account of the OU); until then its dev resources are not scheduled. Caretaker says this once.",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

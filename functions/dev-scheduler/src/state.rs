@@ -258,6 +258,22 @@ impl State {
             .map_err(|e| e.to_string())
     }
 
+    /// The last listing of the OUs' accounts.
+    pub(crate) async fn load_org(&self) -> Result<Option<crate::accounts::Listing>, String> {
+        let doc = self
+            .get_doc(format!("{}#org", crate::FUNCTION))
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(doc.and_then(|d| serde_json::from_str(&d).ok()))
+    }
+
+    pub(crate) async fn save_org(&self, listing: &crate::accounts::Listing) -> Result<(), String> {
+        let doc = serde_json::to_string(listing).map_err(|e| e.to_string())?;
+        self.put_doc(format!("{}#org", crate::FUNCTION), doc)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
     /// The cached prices by key id; empty when none (or unreadable: they are fetched again).
     pub(crate) async fn load_prices(
         &self,
