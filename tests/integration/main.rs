@@ -15,3 +15,4 @@ mod rotator_waits;
 mod savings;
 mod scheduler;
 mod scheduler_k8s;
+mod scheduler_org;

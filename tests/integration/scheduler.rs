@@ -23,6 +23,8 @@ use crate::support::*;
 pub type NodeGroup<'a> = (&'a str, i32, i32, i32, &'a [(&'a str, &'a str)]);
 
 pub struct Fx {
+    /// The account the function runs in.
+    pub home_account: String,
     pub dev: String,
     pub cfg: aws_config::SdkConfig,
     pub deps: Deps,
@@ -64,7 +66,17 @@ impl Fx {
 
     /// As [`Fx::with`], with the function's AWS calls sent to `endpoint` (a proxy) instead.
     pub async fn through(holidays: &str, extra: &[(&str, &str)], endpoint: Option<&str>) -> Self {
-        let home = fresh_account();
+        Self::through_home(&fresh_account(), holidays, extra, endpoint).await
+    }
+
+    /// As [`Fx::through`], with the function in the given (management) account.
+    pub async fn through_home(
+        home: &str,
+        holidays: &str,
+        extra: &[(&str, &str)],
+        endpoint: Option<&str>,
+    ) -> Self {
+        let home = home.to_owned();
         let dev = fresh_account();
         let mut base = config_in(&home).await;
         if let Some(url) = endpoint {
@@ -94,6 +106,7 @@ impl Fx {
         let (sns, topic, alerts) = alert_topic(&base).await;
         let notifiers = Notifiers::new(vec![Box::new(SnsSink::new(sns, topic))]);
         Fx {
+            home_account: home.clone(),
             home: base.clone(),
             alerts,
             dev: dev.clone(),

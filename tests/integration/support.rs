@@ -284,6 +284,12 @@ pub async fn ledger_table(config: &SdkConfig, name: &str) {
         .billing_mode(BillingMode::PayPerRequest)
         .send()
         .await
+        .map(|_| ())
+        .or_else(|e| match e.as_service_error() {
+            // A second fixture in the same account shares the table.
+            Some(se) if se.is_resource_in_use_exception() => Ok(()),
+            _ => Err(e),
+        })
         .unwrap();
 }
 
@@ -326,6 +332,9 @@ impl Intercept for Spy {
 pub struct InFlight {
     pub url: String,
     pub max: Arc<Mutex<HashMap<String, usize>>>,
+    /// While set, `sts:AssumeRole` into a role of this account is answered AccessDenied, as AWS
+    /// answers for a role that does not exist (an account without its spoke).
+    pub deny_assume_into: Arc<Mutex<Option<String>>>,
 }
 
 #[allow(dead_code)]
@@ -339,16 +348,22 @@ impl InFlight {
         let url = format!("http://{}", listener.local_addr().unwrap());
         let max: Arc<Mutex<HashMap<String, usize>>> = Default::default();
         let now: Arc<Mutex<HashMap<String, usize>>> = Default::default();
-        let m = max.clone();
+        let deny: Arc<Mutex<Option<String>>> = Default::default();
+        let (m, d) = (max.clone(), deny.clone());
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let (upstream, max, now) = (upstream.clone(), m.clone(), now.clone());
+                let (upstream, max, now, deny) =
+                    (upstream.clone(), m.clone(), now.clone(), d.clone());
                 tokio::spawn(async move {
-                    let _ = relay(client, &upstream, delay, max, now).await;
+                    let _ = relay(client, &upstream, delay, max, now, deny).await;
                 });
             }
         });
-        InFlight { url, max }
+        InFlight {
+            url,
+            max,
+            deny_assume_into: deny,
+        }
     }
 
     pub fn max_of(&self, action: &str) -> usize {
@@ -389,6 +404,7 @@ async fn relay(
     delay: std::time::Duration,
     max: Arc<Mutex<HashMap<String, usize>>>,
     now: Arc<Mutex<HashMap<String, usize>>>,
+    deny: Arc<Mutex<Option<String>>>,
 ) -> std::io::Result<()> {
     use tokio::io::BufReader;
     let (cr, mut cw) = client.into_split();
@@ -411,6 +427,21 @@ async fn relay(
             *m = (*m).max(*n);
         }
         tokio::time::sleep(delay).await;
+        let denied = deny.lock().unwrap().clone().filter(|account| {
+            action == "AssumeRole" && text.contains(&format!("iam%3A%3A{account}%3Arole"))
+        });
+        if let Some(account) = denied {
+            let body = format!(
+                "<ErrorResponse xmlns=\"https://sts.amazonaws.com/doc/2011-06-15/\"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>User: arn:aws:sts::123456789012:assumed-role/caretaker/dev-scheduler is not authorized to perform: sts:AssumeRole on resource: arn:aws:iam::{account}:role/caretaker-spoke</Message></Error><RequestId>denied</RequestId></ErrorResponse>"
+            );
+            let resp = format!(
+                "HTTP/1.1 403 Forbidden\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            *now.lock().unwrap().entry(action).or_default() -= 1;
+            cw.write_all(resp.as_bytes()).await?;
+            continue;
+        }
         uw.write_all(&req).await?;
         let resp = message(&mut ur).await?;
         *now.lock().unwrap().entry(action).or_default() -= 1;

@@ -1,0 +1,334 @@
+//! dev-scheduler over an AWS Organization: the accounts of an OU and its child OUs (ACTIVE only),
+//! minus the excluded, found once and cached; an account that joined without its spoke said once
+//! (not failed every run); a prod resource in a dev OU still refused; one broken account neither
+//! failing nor delaying the others. moto's Organizations in the test's management account; its
+//! accounts reached by role assumption through a proxy that can refuse it, as AWS does for a role
+//! that does not exist.
+
+use std::time::Duration;
+
+use aws_sdk_organizations::Client as Org;
+use aws_sdk_rds::types::Tag;
+use caretaker_shared::report::{Outcome, RunReport};
+use dev_scheduler::domain::Action;
+
+use crate::scheduler::{Fx, NIGHT};
+use crate::support::*;
+
+struct OrgFx {
+    fx: Fx,
+    proxy: InFlight,
+    org: Org,
+    root: String,
+    /// The dev OU and its child.
+    dev_ou: String,
+    team_ou: String,
+}
+
+async fn account_in(org: &Org, name: &str, parent: &str, root: &str) -> String {
+    let status = org
+        .create_account()
+        .account_name(name)
+        .email(format!("{name}@example.com"))
+        .send()
+        .await
+        .unwrap()
+        .create_account_status
+        .unwrap();
+    let id = status.account_id.unwrap();
+    org.move_account()
+        .account_id(&id)
+        .source_parent_id(root)
+        .destination_parent_id(parent)
+        .send()
+        .await
+        .unwrap();
+    id
+}
+
+/// A database tagged for office hours in `account`.
+async fn db_in(account: &str, id: &str, env: &str) {
+    let rds = aws_sdk_rds::Client::new(&config_in(account).await);
+    rds.create_db_instance()
+        .db_instance_identifier(id)
+        .engine("postgres")
+        .db_instance_class("db.t4g.small")
+        .allocated_storage(20)
+        .master_username("m")
+        .master_user_password("password123")
+        .tags(Tag::builder().key("env").value(env).build())
+        .tags(
+            Tag::builder()
+                .key("caretaker/schedule")
+                .value("office-hours")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn db_status(account: &str, id: &str) -> String {
+    aws_sdk_rds::Client::new(&config_in(account).await)
+        .describe_db_instances()
+        .db_instance_identifier(id)
+        .send()
+        .await
+        .unwrap()
+        .db_instances
+        .unwrap()[0]
+        .db_instance_status
+        .clone()
+        .unwrap()
+}
+
+impl OrgFx {
+    /// An organization in a fresh management account: root → dev OU → team OU.
+    async fn new(extra: &[(&str, &str)], delay: Duration) -> (OrgFx, Vec<(String, String)>) {
+        let proxy = InFlight::start(delay).await;
+        // The management account's organization, made before the scheduler's config names it.
+        let home = fresh_account();
+        let org = Org::new(&config_in(&home).await);
+        org.create_organization().send().await.unwrap();
+        let root = org.list_roots().send().await.unwrap().roots.unwrap()[0]
+            .id
+            .clone()
+            .unwrap();
+        let ou = |parent: String, name: &'static str| {
+            let org = org.clone();
+            async move {
+                org.create_organizational_unit()
+                    .parent_id(parent)
+                    .name(name)
+                    .send()
+                    .await
+                    .unwrap()
+                    .organizational_unit
+                    .unwrap()
+                    .id
+                    .unwrap()
+            }
+        };
+        let dev_ou = ou(root.clone(), "dev").await;
+        let team_ou = ou(dev_ou.clone(), "team-a").await;
+        let mut vars: Vec<(String, String)> = vec![
+            ("ALLOWED_ACCOUNTS".into(), String::new()),
+            ("DEV_ACCOUNTS_OU".into(), dev_ou.clone()),
+        ];
+        vars.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+        );
+        let refs: Vec<(&str, &str)> = vars.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let fx = Fx::through_home(&home, "", &refs, Some(&proxy.url)).await;
+        (
+            OrgFx {
+                fx,
+                proxy,
+                org,
+                root,
+                dev_ou,
+                team_ou,
+            },
+            vars,
+        )
+    }
+
+    async fn night(&self) -> RunReport {
+        self.fx.act(Action::Reconcile, NIGHT, false).await
+    }
+}
+
+fn entry<'a>(
+    r: &'a RunReport,
+    kind: &str,
+    id: &str,
+) -> Option<&'a caretaker_shared::report::ResourceResult> {
+    r.resources.iter().find(|e| e.kind == kind && e.id == id)
+}
+
+#[tokio::test]
+async fn accounts_come_from_the_ou_and_its_children_active_only_minus_the_excluded() {
+    let (o, _) = OrgFx::new(&[], Duration::ZERO).await;
+    let a1 = account_in(&o.org, "dev-one", &o.dev_ou, &o.root).await;
+    let a2 = account_in(&o.org, "team-a-one", &o.team_ou, &o.root).await;
+    let closed = account_in(&o.org, "team-a-gone", &o.team_ou, &o.root).await;
+    let outside = account_in(&o.org, "sandbox", &o.root, &o.root).await;
+    o.org
+        .close_account()
+        .account_id(&closed)
+        .send()
+        .await
+        .unwrap();
+    for a in [&a1, &a2, &closed, &outside] {
+        db_in(a, "app-db", "dev").await;
+    }
+    let r = o.night().await;
+    assert_eq!(r.totals.failed, 0, "{:?}", r.resources);
+    assert_eq!(db_status(&a1, "app-db").await, "stopped", "in the OU");
+    assert_eq!(db_status(&a2, "app-db").await, "stopped", "in a child OU");
+    assert_eq!(
+        db_status(&closed, "app-db").await,
+        "available",
+        "suspended: skipped"
+    );
+    assert_eq!(
+        db_status(&outside, "app-db").await,
+        "available",
+        "not in the OU"
+    );
+    let acted: std::collections::BTreeSet<&str> = r
+        .resources
+        .iter()
+        .filter_map(|e| e.account.as_deref())
+        .collect();
+    assert!(acted.contains(a1.as_str()) && acted.contains(a2.as_str()));
+    assert!(!acted.contains(closed.as_str()) && !acted.contains(outside.as_str()));
+}
+
+#[tokio::test]
+async fn an_excluded_account_and_a_prod_resource_in_a_dev_ou_are_left_alone() {
+    let (o, _) = OrgFx::new(&[], Duration::ZERO).await;
+    let kept = account_in(&o.org, "dev-kept", &o.dev_ou, &o.root).await;
+    let excluded = account_in(&o.org, "dev-excluded", &o.dev_ou, &o.root).await;
+    db_in(&kept, "app-db", "dev").await;
+    db_in(&kept, "billing-db", "prod").await;
+    db_in(&excluded, "app-db", "dev").await;
+    let vars = [
+        ("ALLOWED_ACCOUNTS", ""),
+        ("DEV_ACCOUNTS_OU", o.dev_ou.as_str()),
+        ("EXCLUDED_ACCOUNTS", excluded.as_str()),
+    ];
+    let fx = Fx::through_home(&o.fx.home_account, "", &vars, Some(&o.proxy.url)).await;
+    let r = fx.act(Action::Reconcile, NIGHT, false).await;
+    assert_eq!(db_status(&kept, "app-db").await, "stopped");
+    assert_eq!(
+        db_status(&excluded, "app-db").await,
+        "available",
+        "excluded"
+    );
+    assert_eq!(
+        db_status(&kept, "billing-db").await,
+        "available",
+        "prod is refused"
+    );
+    let prod = entry(&r, "rds-instance", "billing-db").unwrap();
+    assert!(
+        matches!(&prod.outcome, Outcome::Skipped { reason } if reason.contains("prod")),
+        "{prod:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_account_that_joined_without_its_spoke_is_said_once_not_failed_every_run() {
+    let (o, _) = OrgFx::new(&[], Duration::ZERO).await;
+    let ready = account_in(&o.org, "dev-ready", &o.dev_ou, &o.root).await;
+    let new = account_in(&o.org, "dev-new", &o.dev_ou, &o.root).await;
+    db_in(&ready, "app-db", "dev").await;
+    db_in(&new, "app-db", "dev").await;
+    *o.proxy.deny_assume_into.lock().unwrap() = Some(new.clone());
+    for (run, at) in [(1, NIGHT), (2, "2026-11-30T21:15:00Z")] {
+        let r = o.fx.act(Action::Reconcile, at, false).await;
+        assert_eq!(r.totals.failed, 0, "run {run}: {:?}", r.resources);
+        let e = entry(&r, "account", &new).unwrap();
+        assert!(
+            matches!(&e.outcome, Outcome::Skipped { reason } if reason.contains("no spoke role") && reason.contains("deploy/spoke.yaml")),
+            "{e:?}"
+        );
+    }
+    assert_eq!(
+        db_status(&ready, "app-db").await,
+        "stopped",
+        "the other account went on"
+    );
+    // Through the handler, as the schedule invokes it: the notice is sent once.
+    let (o2, _) = OrgFx::new(&[], Duration::ZERO).await;
+    let joined = account_in(&o2.org, "dev-joined", &o2.dev_ou, &o2.root).await;
+    *o2.proxy.deny_assume_into.lock().unwrap() = Some(joined.clone());
+    for at in [NIGHT, "2026-11-30T21:15:00Z", "2026-11-30T21:30:00Z"] {
+        o2.fx
+            .invoke(serde_json::json!({"action": "reconcile", "at": at}))
+            .await;
+    }
+    let told = o2.fx.messages().await;
+    let about: Vec<&String> = told.iter().filter(|m| m.contains(&joined)).collect();
+    assert_eq!(about.len(), 1, "{told:?}");
+    assert!(
+        about[0].contains("without a Caretaker spoke"),
+        "{}",
+        about[0]
+    );
+    // The spoke is deployed: the next run acts there.
+    *o2.proxy.deny_assume_into.lock().unwrap() = None;
+    db_in(&joined, "app-db", "dev").await;
+    o2.fx
+        .invoke(serde_json::json!({"action": "reconcile", "at": "2026-11-30T21:45:00Z"}))
+        .await;
+    assert_eq!(db_status(&joined, "app-db").await, "stopped");
+}
+
+#[tokio::test]
+async fn the_ou_listing_is_cached_for_an_hour() {
+    let (o, _) = OrgFx::new(&[], Duration::ZERO).await;
+    let a = account_in(&o.org, "dev-mover", &o.dev_ou, &o.root).await;
+    db_in(&a, "app-db", "dev").await;
+    o.fx.act(Action::Status, NIGHT, false).await;
+    // It leaves the OU; within the hour the cached listing still has it, after it not.
+    o.org
+        .move_account()
+        .account_id(&a)
+        .source_parent_id(&o.dev_ou)
+        .destination_parent_id(&o.root)
+        .send()
+        .await
+        .unwrap();
+    let cached =
+        o.fx.act(Action::Status, "2026-11-30T21:30:00Z", false)
+            .await;
+    assert!(
+        cached
+            .resources
+            .iter()
+            .any(|e| e.account.as_deref() == Some(a.as_str()))
+    );
+    let later =
+        o.fx.act(Action::Status, "2026-11-30T22:30:00Z", false)
+            .await;
+    assert!(
+        !later
+            .resources
+            .iter()
+            .any(|e| e.account.as_deref() == Some(a.as_str()))
+    );
+}
+
+#[tokio::test]
+async fn one_slow_account_times_out_alone_and_the_others_are_done() {
+    // Every call takes 300 ms: an account whose run needs more than ACCOUNT_TIMEOUT_SECONDS (5)
+    // is cut off; the accounts processed beside it finish.
+    let (o, _) = OrgFx::new(
+        &[("ACCOUNT_TIMEOUT_SECONDS", "5"), ("AWS_CONCURRENCY", "1")],
+        Duration::from_millis(300),
+    )
+    .await;
+    let slow = account_in(&o.org, "dev-slow", &o.dev_ou, &o.root).await;
+    let quick = account_in(&o.org, "dev-quick", &o.dev_ou, &o.root).await;
+    for i in 0..12 {
+        db_in(&slow, &format!("db-{i}"), "dev").await;
+    }
+    db_in(&quick, "app-db", "dev").await;
+    let started = std::time::Instant::now();
+    let r = o.night().await;
+    let took = started.elapsed();
+    let cut = entry(&r, "account", &slow).unwrap_or_else(|| panic!("{:?}", r.resources));
+    assert!(
+        matches!(&cut.outcome, Outcome::Failed { error } if error.contains("took longer than 5 s")),
+        "{cut:?}"
+    );
+    assert_eq!(db_status(&quick, "app-db").await, "stopped");
+    assert!(
+        took < Duration::from_secs(20),
+        "bounded by the timeout: {took:?}"
+    );
+}
