@@ -9,7 +9,7 @@ from collections import defaultdict
 
 import pytest
 
-from conftest import APP_SECRET, DEV, MGMT, plan
+from conftest import APP_SECRET, DEV, MGMT, place_parameters, plan
 
 # Which services publish to a topic, and whether their requests to KMS carry aws:SourceAccount /
 # aws:SourceArn. CloudWatch's do; for EventBridge AWS says they do not
@@ -409,3 +409,32 @@ def test_the_rotation_window_lies_inside_office_hours_in_winter_and_summer(place
         for h in (start, start + hours - 1):
             local = datetime(2027, month, 5, h, 30, tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(zone))
             assert begin <= local.hour < end, f"{h}:30 UTC is {local:%H:%M} in {zone}, outside {span}"
+
+
+ORG, OU = "o-a1b2c3d4e5", "ou-a1b2-c3d4e5f6"
+
+
+def hub_with_ous(template):
+    return plan(template, {**place_parameters("default"), "DevAccountsOu": OU, "OrganizationId": ORG}, MGMT)
+
+
+def test_with_ous_the_hub_assumes_only_its_organizations_spoke_roles_and_lists_only_its_ous(translated):
+    # An OU's accounts are found at run time, so the role ARN cannot name them: aws:ResourceOrgID
+    # keeps sts:AssumeRole to roles of this organization
+    # (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_policies_condition-keys.html#condition-keys-resourceorgid);
+    # ListAccountsForParent / ListOrganizationalUnitsForParent take the parent's ARN
+    # (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awsorganizations.html).
+    s = hub_with_ous(translated)
+    scheduler = function(s, "dev-scheduler")
+    statements = role_statements(s, scheduler["Role"])
+    assume = [st for st in statements if "sts:AssumeRole" in _list(st["Action"])]
+    assert len(assume) == 1, assume
+    [st] = assume
+    assert _list(st["Resource"]) == [f"arn:aws:iam::*:role/{scheduler['Environment']['Variables']['TARGET_ROLE_NAME']}"]
+    assert cond(st, "StringEquals", "aws:ResourceOrgID") == ORG
+    listing = [st for st in statements if "organizations:ListAccountsForParent" in _list(st["Action"])]
+    assert listing and all(f"/{ORG}/" in r for st in listing for r in _list(st["Resource"])), listing
+    env = scheduler["Environment"]["Variables"]
+    assert env["DEV_ACCOUNTS_OU"] == OU and env["ALLOWED_ACCOUNTS"] == ""
+    # Acting in an OU's accounts is not acting in its own: no own-account grants.
+    assert not any(st.get("Sid") == "DescribeInThisAccount" for st in statements)

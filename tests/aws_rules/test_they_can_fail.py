@@ -103,6 +103,17 @@ def test_the_spoke_rule_refuses_a_trust_of_every_caretaker_role(places):
             plan(t, {"ManagementAccountId": MGMT}, DEV, "caretaker-spoke"), places)
 
 
+def test_the_ou_rule_refuses_an_assume_of_any_accounts_role(translated):
+    t = copy.deepcopy(translated)
+    for pol in res(t, "DevSchedulerFunctionRole")["Policies"]:
+        for st in pol["PolicyDocument"]["Statement"]:
+            for branch in st["Fn::If"][1:] if isinstance(st, dict) and "Fn::If" in st else [st]:
+                if isinstance(branch, dict) and branch.get("Sid") == "ReachOuAccounts":
+                    branch.pop("Condition")
+    with pytest.raises(AssertionError):
+        rules.test_with_ous_the_hub_assumes_only_its_organizations_spoke_roles_and_lists_only_its_ous(t)
+
+
 def test_the_placement_rule_refuses_a_hub_that_also_runs_the_restore_test(translated):
     t = copy.deepcopy(translated)
     places = place_stacks(t)
