@@ -7,7 +7,7 @@ export SAM_CLI_TELEMETRY := 0
 export AWS_DEFAULT_REGION ?= us-east-1
 export CARGO_TERM_COLOR ?= never
 
-.PHONY: rehearse aws-rules checkov invoke check-events package bench-scheduler-vs-custodian bench-scheduler bench-scheduler-vs-custodian bench-budget bench-restore bench-promoter bench-rotator demo test bootstrap fmt-check clippy unit-and-integration lint-template build bench stack-up stack-down
+.PHONY: bench-scale rehearse aws-rules checkov invoke check-events package bench-scheduler-vs-custodian bench-scheduler bench-scheduler-vs-custodian bench-budget bench-restore bench-promoter bench-rotator demo test bootstrap fmt-check clippy unit-and-integration lint-template build bench stack-up stack-down
 
 ## demo: start the local stack, seed the estate, run each function as a Lambda binary, print what it did
 demo: bootstrap
@@ -77,6 +77,11 @@ check-events: bootstrap
 
 ## bench: benchmarks that print figures (never timed assertions)
 bench: bench-rotator bench-promoter bench-restore bench-budget bench-scheduler
+
+## bench-scale: one periodic run over 200 dev accounts of an OU (25 resources each, +50 ms a call): time, memory, calls
+bench-scale: bootstrap
+	cargo build -p dev-scheduler -p caretaker-tests --bin kube-standin
+	tools/stack.py run -- cargo bench -p caretaker-tests --bench scale
 
 bench-scheduler: bootstrap
 	cargo build --release -p dev-scheduler -p caretaker-tests --bin dev-scheduler --bin kube-standin

@@ -335,6 +335,9 @@ pub struct InFlight {
     /// While set, `sts:AssumeRole` into a role of this account is answered AccessDenied, as AWS
     /// answers for a role that does not exist (an account without its spoke).
     pub deny_assume_into: Arc<Mutex<Option<String>>>,
+    /// Requests by action (`Action=` of a query call, the `X-Amz-Target` operation of a JSON
+    /// call, `METHOD /first-path-segment` of a REST call).
+    pub counts: Arc<Mutex<HashMap<String, usize>>>,
 }
 
 #[allow(dead_code)]
@@ -349,13 +352,19 @@ impl InFlight {
         let max: Arc<Mutex<HashMap<String, usize>>> = Default::default();
         let now: Arc<Mutex<HashMap<String, usize>>> = Default::default();
         let deny: Arc<Mutex<Option<String>>> = Default::default();
-        let (m, d) = (max.clone(), deny.clone());
+        let counts: Arc<Mutex<HashMap<String, usize>>> = Default::default();
+        let (m, d, c) = (max.clone(), deny.clone(), counts.clone());
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
-                let (upstream, max, now, deny) =
-                    (upstream.clone(), m.clone(), now.clone(), d.clone());
+                let (upstream, max, now, deny, counts) = (
+                    upstream.clone(),
+                    m.clone(),
+                    now.clone(),
+                    d.clone(),
+                    c.clone(),
+                );
                 tokio::spawn(async move {
-                    let _ = relay(client, &upstream, delay, max, now, deny).await;
+                    let _ = relay(client, &upstream, delay, max, now, deny, counts).await;
                 });
             }
         });
@@ -363,7 +372,13 @@ impl InFlight {
             url,
             max,
             deny_assume_into: deny,
+            counts,
         }
+    }
+
+    /// The requests counted so far, by action, and the count reset.
+    pub fn take_counts(&self) -> HashMap<String, usize> {
+        std::mem::take(&mut *self.counts.lock().unwrap())
     }
 
     pub fn max_of(&self, action: &str) -> usize {
@@ -405,6 +420,7 @@ async fn relay(
     max: Arc<Mutex<HashMap<String, usize>>>,
     now: Arc<Mutex<HashMap<String, usize>>>,
     deny: Arc<Mutex<Option<String>>>,
+    counts: Arc<Mutex<HashMap<String, usize>>>,
 ) -> std::io::Result<()> {
     use tokio::io::BufReader;
     let (cr, mut cw) = client.into_split();
@@ -418,6 +434,23 @@ async fn relay(
             .find_map(|p| p.trim().strip_prefix("Action="))
             .unwrap_or("")
             .to_owned();
+        let named = if !action.is_empty() {
+            action.clone()
+        } else if let Some(t) = text.lines().find_map(|l| {
+            l.strip_prefix("x-amz-target:")
+                .or_else(|| l.strip_prefix("X-Amz-Target:"))
+        }) {
+            t.trim().rsplit('.').next().unwrap_or("").to_owned()
+        } else {
+            let mut first = text.lines().next().unwrap_or("").split(' ');
+            let method = first.next().unwrap_or("");
+            let path = first.next().unwrap_or("").split('?').next().unwrap_or("");
+            format!(
+                "{method} {}",
+                path.split('/').take(2).collect::<Vec<_>>().join("/")
+            )
+        };
+        *counts.lock().unwrap().entry(named).or_default() += 1;
         {
             let mut now = now.lock().unwrap();
             let n = now.entry(action.clone()).or_default();
