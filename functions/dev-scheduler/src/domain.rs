@@ -21,6 +21,10 @@ pub enum Action {
     Startup,
     Reconcile,
     Status,
+    /// The fan-out's first step: the accounts a run acts in.
+    Accounts,
+    /// The fan-out's last step: the accounts' reports as one, and one notification.
+    Summarize,
 }
 
 impl Action {
@@ -30,8 +34,10 @@ impl Action {
             "startup" => Ok(Action::Startup),
             "reconcile" => Ok(Action::Reconcile),
             "status" => Ok(Action::Status),
+            "accounts" => Ok(Action::Accounts),
+            "summarize" => Ok(Action::Summarize),
             other => Err(format!(
-                "unknown action {}: expected shutdown, startup, reconcile or status",
+                "unknown action {}: expected shutdown, startup, reconcile, status, accounts or summarize",
                 quote(other)
             )),
         }
@@ -42,6 +48,8 @@ impl Action {
             Action::Startup => "startup",
             Action::Reconcile => "reconcile",
             Action::Status => "status",
+            Action::Accounts => "accounts",
+            Action::Summarize => "summarize",
         }
     }
 }
@@ -257,7 +265,7 @@ pub fn judge_with(
     match action {
         Action::Shutdown => return Ok(set(false, "shutdown requested".into(), None)),
         Action::Startup => return Ok(set(true, "startup requested".into(), None)),
-        Action::Reconcile | Action::Status => {}
+        Action::Reconcile | Action::Status | Action::Accounts | Action::Summarize => {}
     }
     let holidays = &policy.holidays;
     let lead = policy.warm_up;
@@ -334,7 +342,7 @@ pub fn morning(policy: &Policy, action: Action, now: DateTime<Utc>, hold: Option
     match action {
         Action::Startup => true,
         Action::Shutdown => false,
-        Action::Reconcile | Action::Status => {
+        Action::Reconcile | Action::Status | Action::Accounts | Action::Summarize => {
             schedules().any(|s| s.is_up(now + policy.warm_up, &policy.holidays))
                 || hold.is_some_and(|h| {
                     h.up && now >= h.at

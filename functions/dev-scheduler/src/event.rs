@@ -1,4 +1,6 @@
-//! Payload → validated request: a manual or scheduled `{"action", "dryRun"?, "at"?}`, or
+//! Payload → validated request: a manual or scheduled `{"action", "dryRun"?, "at"?, "account"?}`,
+//! the fan-out state machine's `{"action": "accounts"}`, `{"action": "reconcile", "account",
+//! "fanOut": true}` and `{"action": "summarize", "reports"}`, or
 //! budget-guard's dev shutdown request (checked against the shared contract: source, action and
 //! a 12-digit account, else refused before anything is read or sent).
 
@@ -20,6 +22,11 @@ pub struct Request {
     /// budget-guard's reason, when this is its shutdown request: dev is then held down until
     /// the budget period ends or a person lifts it.
     pub budget_reason: Option<String>,
+    /// One account's run inside the fan-out (`"fanOut": true`): a compact report, and the
+    /// failures left for the summary's one notification.
+    pub fan_out: bool,
+    /// `summarize`: the per-account reports the fan-out collected.
+    pub reports: Vec<Value>,
 }
 
 #[derive(Deserialize)]
@@ -30,6 +37,12 @@ struct Payload {
     dry_run: bool,
     #[serde(default)]
     at: Option<String>,
+    #[serde(default)]
+    account: Option<String>,
+    #[serde(default)]
+    fan_out: bool,
+    #[serde(default)]
+    reports: Vec<Value>,
 }
 
 pub fn parse(v: Value) -> Result<Request, BadInput> {
@@ -44,6 +57,8 @@ pub fn parse(v: Value) -> Result<Request, BadInput> {
             at: None,
             account: Some(req.account),
             budget_reason: Some(reason),
+            fan_out: false,
+            reports: Vec::new(),
         });
     }
     if !v.is_object() {
@@ -65,11 +80,27 @@ pub fn parse(v: Value) -> Result<Request, BadInput> {
                 .with_timezone(&Utc),
         ),
     };
+    if let Some(a) = &p.account
+        && !caretaker_shared::guard::is_account_id(a)
+    {
+        return Err(BadInput(format!(
+            "\"account\" {} is not a 12-digit account id",
+            quote(a)
+        )));
+    }
+    let action = Action::parse(&p.action).map_err(BadInput)?;
+    // The state machine's reports are bounded by Step Functions' 256 KB; a summary of more is
+    // refused rather than read.
+    if p.reports.len() > 5_000 {
+        return Err(BadInput::new("\"reports\" holds more than 5000 reports"));
+    }
     Ok(Request {
-        action: Action::parse(&p.action).map_err(BadInput)?,
+        action,
         dry_run: p.dry_run,
         at,
-        account: None,
+        account: p.account,
         budget_reason: None,
+        fan_out: p.fan_out,
+        reports: p.reports,
     })
 }

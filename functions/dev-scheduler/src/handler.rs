@@ -27,6 +27,7 @@ use crate::{Deps, FUNCTION, kubernetes, messages};
 mod databases;
 mod memory;
 mod nodegroups;
+mod fan_out;
 mod organization;
 pub mod savings;
 
@@ -37,10 +38,23 @@ pub async fn handle(
     Invocation::for_event(FUNCTION, &event)
         .run(async {
             let req = event::parse(event.payload.into_value()?)?;
-            let (report, told) = run_and_remember(deps, &req).await;
-            if let Some(n) = messages::notification(&report, req.account.as_deref(), &told.cleared)
+            match req.action {
+                Action::Accounts => return Ok(fan_out::accounts(deps, &req).await),
+                Action::Summarize => return Ok(fan_out::summarize(deps, &req).await),
+                _ => {}
+            }
+            let (mut report, told) = run_and_remember(deps, &req).await;
+            // The shutdown budget-guard asked for is told as such; any other run by account is not.
+            let budget_account = req.budget_reason.as_ref().and(req.account.as_deref());
+            // Inside the fan-out, an account's failures are told once for all accounts by
+            // `summarize`; what cleared is told here, with the account's report.
+            if (!req.fan_out || !told.cleared.is_empty())
+                && let Some(n) = messages::notification(&report, budget_account, &told.cleared)
             {
                 deps.notifiers.send(&n).await;
+            }
+            if req.fan_out {
+                crate::report_size::compact(&mut report);
             }
             for account in &told.joined {
                 deps.notifiers
@@ -56,6 +70,11 @@ pub async fn handle(
             Ok(report)
         })
         .await
+}
+
+/// The accounts of a run, as `accounts` reports them (used by the fan-out).
+pub(crate) async fn accounts_for(deps: &Deps, now: chrono::DateTime<Utc>, report: &mut RunReport) -> Vec<(String, bool)> {
+    accounts_of_run(deps, now, report).await.1
 }
 
 /// The run's report (what `handle` returns).

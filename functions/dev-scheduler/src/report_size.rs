@@ -76,6 +76,43 @@ pub fn bound(report: &mut RunReport) {
     report.resources = kept;
 }
 
+/// One account's report inside the fan-out: only its failures and drift listed (a person acts on
+/// those), the rest in one `account-totals` entry; the totals count everything. About 300 bytes
+/// an account, so that hundreds fit in a state machine's 256 KB.
+pub fn compact(report: &mut RunReport) {
+    let mut counts: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new();
+    let mut kept = Vec::new();
+    for r in std::mem::take(&mut report.resources) {
+        let keep = matches!(r.outcome, Outcome::Failed { .. }) || r.details.contains_key("drift");
+        if keep {
+            kept.push(r);
+            continue;
+        }
+        let e = counts
+            .entry(r.account.clone().unwrap_or_else(|| "-".into()))
+            .or_default();
+        match r.outcome {
+            Outcome::Changed { .. } => e.0 += 1,
+            Outcome::Skipped { .. } => e.2 += 1,
+            _ => e.1 += 1,
+        }
+    }
+    for (account, (changed, unchanged, skipped)) in counts {
+        let mut details = serde_json::Map::new();
+        details.insert("changed".into(), changed.into());
+        details.insert("unchanged".into(), unchanged.into());
+        details.insert("skipped".into(), skipped.into());
+        kept.push(ResourceResult {
+            kind: "account-totals".into(),
+            id: account.clone(),
+            account: Some(account),
+            outcome: Outcome::Unchanged,
+            details,
+        });
+    }
+    report.resources = kept;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -34,7 +34,7 @@ impl Layer<'_> {
                 up: true,
                 at: self.decider.now,
             }),
-            Action::Reconcile | Action::Status => None,
+            Action::Reconcile | Action::Status | Action::Accounts | Action::Summarize => None,
         };
         let memory = match self.decider.memory_after(hold) {
             Some(m) => m,
