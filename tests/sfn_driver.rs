@@ -1,5 +1,7 @@
-//! A local driver for the state machine: walks `statemachine.asl.json` as Step Functions would
-//! (Task with Parameters, Retry and Catch; Choice; Wait; Pass; Succeed; Fail) and invokes the
+//! A local driver for the state machines: walks a definition as Step Functions would (Task with
+//! Parameters, ResultSelector, Retry and Catch; Map with ItemsPath, ItemSelector and
+//! MaxConcurrency over an inline ItemProcessor; Choice; Wait; Pass; Succeed; Fail; the context
+//! object's `$$.Execution.Name`, `$$.Execution.StartTime` and `$$.Map.Item.Value`) and invokes the
 //! function for each Task, in-process in tests or through the Lambda runtime API in the demo.
 //! Waits are not slept: the steps poll real state, and the poll limits bound the loops.
 
@@ -58,19 +60,39 @@ fn set_path(state: &mut Value, p: &str, value: Value) {
 }
 
 fn parameters(template: &Value, state: &Value, execution: &str) -> Value {
+    parameters_in(template, state, &context(execution, None))
+}
+
+/// The context object: `Execution.Name`, `Execution.StartTime` and, inside a Map, `Map.Item`.
+fn context(execution: &str, item: Option<(usize, &Value)>) -> Value {
+    let mut c = serde_json::json!({"Execution": {
+        "Name": execution,
+        "StartTime": START_TIME.with(|t| t.borrow().clone()),
+    }});
+    if let Some((index, value)) = item {
+        c["Map"] = serde_json::json!({"Item": {"Index": index, "Value": value}});
+    }
+    c
+}
+
+thread_local! {
+    /// The execution's start time, as `$$.Execution.StartTime` gives it (set by `execute`).
+    static START_TIME: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+fn parameters_in(template: &Value, state: &Value, ctx: &Value) -> Value {
     match template {
         Value::Object(m) => {
             let mut out = Map::new();
             for (k, v) in m {
                 if let (Some(key), Some(p)) = (k.strip_suffix(".$"), v.as_str()) {
-                    let resolved = if p == "$$.Execution.Name" {
-                        Value::String(execution.to_owned())
-                    } else {
-                        path(state, p).cloned().unwrap_or(Value::Null)
+                    let resolved = match p.strip_prefix("$$") {
+                        Some(rest) => path(ctx, &format!("${rest}")).cloned(),
+                        None => path(state, p).cloned(),
                     };
-                    out.insert(key.to_owned(), resolved);
+                    out.insert(key.to_owned(), resolved.unwrap_or(Value::Null));
                 } else {
-                    out.insert(k.clone(), parameters(v, state, execution));
+                    out.insert(k.clone(), parameters_in(v, state, ctx));
                 }
             }
             Value::Object(out)
@@ -114,6 +136,95 @@ pub async fn execute(
     invoker: &dyn Invoke,
     max_transitions: usize,
 ) -> Execution {
+    execute_at(
+        definition,
+        input,
+        execution,
+        &chrono_now(),
+        invoker,
+        max_transitions,
+    )
+    .await
+}
+
+/// As [`execute`], with `$$.Execution.StartTime` given (a test's fixed hour).
+pub async fn execute_at(
+    definition: &Value,
+    input: Value,
+    execution: &str,
+    start_time: &str,
+    invoker: &dyn Invoke,
+    max_transitions: usize,
+) -> Execution {
+    START_TIME.with(|t| *t.borrow_mut() = start_time.to_owned());
+    run(definition, input, execution, invoker, max_transitions).await
+}
+
+fn chrono_now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// A Map state's items, each through its inline ItemProcessor, at most MaxConcurrency at once;
+/// the results in the items' order. A failed item fails the Map (`States.TaskFailed`).
+async fn map(
+    def: &Value,
+    state: &Value,
+    execution: &str,
+    invoker: &dyn Invoke,
+    max_transitions: usize,
+) -> Result<Value, TaskError> {
+    use futures::StreamExt;
+    let items = path(state, def["ItemsPath"].as_str().unwrap_or("$"))
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let processor = def
+        .get("ItemProcessor")
+        .or(def.get("Iterator"))
+        .cloned()
+        .unwrap_or_default();
+    let limit = match def["MaxConcurrency"].as_u64() {
+        Some(0) | None => items.len().max(1),
+        Some(n) => n as usize,
+    };
+    let inputs: Vec<Value> = items
+        .iter()
+        .enumerate()
+        .map(
+            |(i, item)| match def.get("ItemSelector").or(def.get("Parameters")) {
+                Some(sel) => parameters_in(sel, state, &context(execution, Some((i, item)))),
+                None => item.clone(),
+            },
+        )
+        .collect();
+    let done: Vec<Execution> = futures::stream::iter(inputs)
+        .map(|input| {
+            let processor = &processor;
+            async move { Box::pin(run(processor, input, execution, invoker, max_transitions)).await }
+        })
+        .buffered(limit)
+        .collect()
+        .await;
+    let mut out = Vec::with_capacity(done.len());
+    for e in done {
+        if !e.succeeded {
+            return Err(TaskError {
+                error: "States.TaskFailed".into(),
+                cause: e.error.unwrap_or_default(),
+            });
+        }
+        out.push(e.state);
+    }
+    Ok(Value::Array(out))
+}
+
+async fn run(
+    definition: &Value,
+    input: Value,
+    execution: &str,
+    invoker: &dyn Invoke,
+    max_transitions: usize,
+) -> Execution {
     let mut state = input;
     let mut visited = Vec::new();
     let mut current = definition["StartAt"]
@@ -124,10 +235,17 @@ pub async fn execute(
         visited.push(current.clone());
         let def = &definition["States"][&current];
         let next = match def["Type"].as_str().unwrap_or_default() {
-            "Task" => {
-                let payload = parameters(&def["Parameters"], &state, execution);
+            kind @ ("Task" | "Map") => {
+                let payload = match def.get("Parameters") {
+                    Some(p) => parameters(p, &state, execution),
+                    None => state.clone(),
+                };
                 let mut attempts = 0u64;
                 let result = loop {
+                    if kind == "Map" {
+                        break Box::pin(map(def, &state, execution, invoker, max_transitions))
+                            .await;
+                    }
                     match invoker.invoke(payload.clone()).await {
                         Ok(v) => break Ok(v),
                         Err(e) => {
@@ -147,6 +265,10 @@ pub async fn execute(
                 };
                 match result {
                     Ok(v) => {
+                        let v = match def.get("ResultSelector") {
+                            Some(sel) => parameters(sel, &v, execution),
+                            None => v,
+                        };
                         set_path(&mut state, def["ResultPath"].as_str().unwrap_or("$"), v);
                         def["Next"].as_str().map(str::to_owned)
                     }
@@ -212,6 +334,14 @@ pub async fn execute(
                 };
             }
         };
+        if next.is_none() && def["End"].as_bool() == Some(true) {
+            return Execution {
+                visited,
+                state,
+                succeeded: true,
+                error: None,
+            };
+        }
         match next {
             Some(n) => current = n,
             None => {

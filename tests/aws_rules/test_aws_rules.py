@@ -438,3 +438,21 @@ def test_with_ous_the_hub_assumes_only_its_organizations_spoke_roles_and_lists_o
     assert env["DEV_ACCOUNTS_OU"] == OU and env["ALLOWED_ACCOUNTS"] == ""
     # Acting in an OU's accounts is not acting in its own: no own-account grants.
     assert not any(st.get("Sid") == "DescribeInThisAccount" for st in statements)
+
+
+def test_the_fan_out_runs_under_its_own_roles_and_the_function_schedule_is_off(translated):
+    # With FanOut: step-functions the schedule starts the state machine, whose role invokes
+    # dev-scheduler only; the function's own periodic schedule is disabled, so a run is never made
+    # twice (https://docs.aws.amazon.com/step-functions/latest/dg/procedure-create-iam-role.html).
+    s = plan(translated, {**place_parameters("default"), "DevAccounts": DEV, "FanOut": "step-functions"}, MGMT)
+    test_each_schedule_runs_as_a_role_that_invokes_only_its_target({"mgmt-fan-out": s})
+    [(logical, machine)] = resources(s, "AWS::StepFunctions::StateMachine")
+    scheduler = s.physical[next(k for k, p in resources(s, "AWS::Lambda::Function")
+                                if p["FunctionName"] == "caretaker-dev-scheduler")]["Arn"]
+    [trust] = by_arn(s, "AWS::IAM::Role", machine["RoleArn"])[1]["AssumeRolePolicyDocument"]["Statement"]
+    assert fnmatch.fnmatchcase(s.physical[logical]["Arn"], cond(trust, "ArnLike", "aws:SourceArn"))
+    invoked = {r for st in role_statements(s, machine["RoleArn"]) if "lambda:InvokeFunction" in _list(st["Action"])
+               for r in _list(st["Resource"])}
+    assert invoked == {scheduler, f"{scheduler}:*"}, invoked
+    states = {sch["Target"]["Arn"]: sch.get("State", "ENABLED") for _, sch in resources(s, "AWS::Scheduler::Schedule")}
+    assert states[scheduler] == "DISABLED" and states[s.physical[logical]["Arn"]] == "ENABLED", states

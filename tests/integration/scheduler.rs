@@ -266,6 +266,8 @@ impl Fx {
                 at: Some(at.parse().unwrap()),
                 account: None,
                 budget_reason: None,
+                fan_out: false,
+                reports: Vec::new(),
             },
         )
         .await
@@ -511,6 +513,8 @@ async fn a_forced_shutdown_holds_until_the_next_scheduled_start_and_a_startup_un
             at: Some("2026-12-01T15:00:00Z".parse().unwrap()),
             account: Some(fx.dev.clone()),
             budget_reason: None,
+            fan_out: false,
+            reports: Vec::new(),
         },
     )
     .await;
@@ -822,6 +826,8 @@ async fn a_budget_shutdown_at_two_in_the_afternoon_holds_dev_down_through_the_mo
             at: Some("2026-12-01T14:00:00Z".parse().unwrap()),
             account: Some(fx.dev.clone()),
             budget_reason: Some("innovate-dev-monthly: forecast $436.90 of $400.00".into()),
+            fan_out: false,
+            reports: Vec::new(),
         },
     )
     .await;

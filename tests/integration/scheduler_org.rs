@@ -332,3 +332,204 @@ async fn one_slow_account_times_out_alone_and_the_others_are_done() {
         "bounded by the timeout: {took:?}"
     );
 }
+
+/// dev-scheduler in-process, as the state machine's Lambda tasks invoke it.
+struct InProcessScheduler<'a>(&'a dev_scheduler::Deps);
+
+#[async_trait::async_trait]
+impl caretaker_tests::sfn_driver::Invoke for InProcessScheduler<'_> {
+    async fn invoke(
+        &self,
+        payload: serde_json::Value,
+    ) -> Result<serde_json::Value, caretaker_tests::sfn_driver::TaskError> {
+        // The handler's future is not `Send` for every lifetime the trait asks of it: it runs
+        // to completion here, on this worker (multi-threaded test runtime).
+        let deps = self.0;
+        tokio::task::block_in_place(|| {
+            tokio::runtime::Handle::current().block_on(dev_scheduler::handler::handle(
+                lambda_runtime::LambdaEvent::new(payload.into(), Default::default()),
+                deps,
+            ))
+        })
+        .map(|r| serde_json::to_value(r).unwrap())
+        .map_err(|e| caretaker_tests::sfn_driver::TaskError {
+            error: caretaker_shared::error::Classify::kind(&e)
+                .as_str()
+                .to_owned(),
+            cause: caretaker_shared::error::chain(&e),
+        })
+    }
+}
+
+/// Three accounts in the dev OU: two databases each, one of them prod-tagged in the last.
+async fn three_accounts(o: &OrgFx) -> Vec<String> {
+    let mut out = Vec::new();
+    for i in 0..3 {
+        let a = account_in(&o.org, &format!("dev-{i}"), &o.dev_ou, &o.root).await;
+        db_in(&a, "app-db", "dev").await;
+        db_in(&a, "other-db", if i == 2 { "prod" } else { "dev" }).await;
+        out.push(a);
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_fan_out_state_machine_gives_the_same_states_as_one_invocation() {
+    let definition: serde_json::Value = serde_json::from_str(include_str!(
+        "../../functions/dev-scheduler/fanout.asl.json"
+    ))
+    .unwrap();
+    let (fanned, _) = OrgFx::new(&[], Duration::ZERO).await;
+    let (single, _) = OrgFx::new(&[], Duration::ZERO).await;
+    let a = three_accounts(&fanned).await;
+    let b = three_accounts(&single).await;
+
+    let run = caretaker_tests::sfn_driver::execute_at(
+        &definition,
+        serde_json::json!({}),
+        "fan-out-test",
+        NIGHT,
+        &InProcessScheduler(&fanned.fx.deps),
+        200,
+    )
+    .await;
+    assert!(run.succeeded, "{:?}", run.error);
+    assert_eq!(
+        run.visited,
+        ["Accounts", "EachAccount", "Summarize"],
+        "{:?}",
+        run.visited
+    );
+    let one = single
+        .fx
+        .invoke(serde_json::json!({"action": "reconcile", "at": NIGHT}))
+        .await;
+    for (x, y) in a.iter().zip(&b) {
+        for db in ["app-db", "other-db"] {
+            assert_eq!(db_status(x, db).await, db_status(y, db).await, "{db}");
+        }
+    }
+    assert_eq!(db_status(&a[0], "app-db").await, "stopped");
+    assert_eq!(
+        db_status(&a[2], "other-db").await,
+        "available",
+        "prod refused"
+    );
+    // The summary is one report over the three accounts, with the same totals.
+    let summary: caretaker_shared::RunReport = serde_json::from_value(run.state).unwrap();
+    assert_eq!(summary.totals, one.totals, "{:?}", summary.resources);
+    assert!(
+        summary.totals.changed == 5 && summary.totals.skipped == 1,
+        "{:?}",
+        summary.totals
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_fan_out_reports_a_failed_account_and_goes_on() {
+    let definition: serde_json::Value = serde_json::from_str(include_str!(
+        "../../functions/dev-scheduler/fanout.asl.json"
+    ))
+    .unwrap();
+    let (o, _) = OrgFx::new(&[], Duration::ZERO).await;
+    let a = three_accounts(&o).await;
+    // The accounts step lists them; the middle one is then refused by the run itself (it is
+    // excluded before the Map reaches it): its invocation fails, the Map catches it.
+    struct Failing<'a>(InProcessScheduler<'a>, String);
+    #[async_trait::async_trait]
+    impl caretaker_tests::sfn_driver::Invoke for Failing<'_> {
+        async fn invoke(
+            &self,
+            payload: serde_json::Value,
+        ) -> Result<serde_json::Value, caretaker_tests::sfn_driver::TaskError> {
+            if payload["account"] == self.1.as_str() {
+                return Err(caretaker_tests::sfn_driver::TaskError {
+                    error: "Sandbox.Timedout".into(),
+                    cause: "Task timed out after 120.00 seconds".into(),
+                });
+            }
+            self.0.invoke(payload).await
+        }
+    }
+    let run = caretaker_tests::sfn_driver::execute_at(
+        &definition,
+        serde_json::json!({}),
+        "fan-out-failing",
+        NIGHT,
+        &Failing(InProcessScheduler(&o.fx.deps), a[1].clone()),
+        200,
+    )
+    .await;
+    assert!(run.succeeded, "{:?}", run.error);
+    let summary: caretaker_shared::RunReport = serde_json::from_value(run.state).unwrap();
+    let failed = entry(&summary, "account", &a[1]).unwrap();
+    assert!(
+        matches!(&failed.outcome, Outcome::Failed { error } if error.contains("timed out")),
+        "{failed:?}"
+    );
+    assert_eq!(db_status(&a[0], "app-db").await, "stopped");
+    assert_eq!(db_status(&a[2], "app-db").await, "stopped");
+    // One notification for all of it, naming the failed account.
+    let told = o.fx.messages().await;
+    assert_eq!(told.len(), 1, "{told:?}");
+    assert!(told[0].contains(&a[1]), "{}", told[0]);
+}
+
+/// cfn-lint does not read `DefinitionUri`: the fan-out's definition is checked here. Every state
+/// named exists (the Map's own included), every Lambda task retries Lambda's transient errors,
+/// the Map's concurrency is bounded and a failed account is caught inside it.
+#[test]
+fn the_fan_out_definition_is_well_formed() {
+    fn check(d: &serde_json::Value, tasks: &mut usize) {
+        let states = d["States"].as_object().unwrap();
+        assert!(states.contains_key(d["StartAt"].as_str().unwrap()));
+        for (name, s) in states {
+            for next in s["Next"].as_str().into_iter().chain(
+                s["Catch"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| c["Next"].as_str()),
+            ) {
+                assert!(states.contains_key(next), "{name} → {next}");
+            }
+            assert!(
+                s["Next"].is_string()
+                    || s["End"] == true
+                    || s["Type"] == "Succeed"
+                    || s["Type"] == "Fail",
+                "{name} goes nowhere"
+            );
+            match s["Type"].as_str().unwrap() {
+                "Task" => {
+                    *tasks += 1;
+                    let retried: Vec<&str> = s["Retry"][0]["ErrorEquals"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|e| e.as_str().unwrap())
+                        .collect();
+                    for e in ["Lambda.ServiceException", "Lambda.TooManyRequestsException"] {
+                        assert!(retried.contains(&e), "{name} does not retry {e}");
+                    }
+                }
+                "Map" => {
+                    let n = s["MaxConcurrency"].as_u64().unwrap();
+                    assert!((1..=40).contains(&n), "{name}: MaxConcurrency {n}");
+                    let p = &s["ItemProcessor"];
+                    let first = &p["States"][p["StartAt"].as_str().unwrap()];
+                    assert_eq!(first["Catch"][0]["ErrorEquals"][0], "States.ALL", "{name}");
+                    check(p, tasks);
+                }
+                _ => {}
+            }
+        }
+    }
+    let d: serde_json::Value = serde_json::from_str(include_str!(
+        "../../functions/dev-scheduler/fanout.asl.json"
+    ))
+    .unwrap();
+    let mut tasks = 0;
+    check(&d, &mut tasks);
+    assert_eq!(tasks, 3);
+}

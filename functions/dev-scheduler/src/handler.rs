@@ -25,9 +25,9 @@ use crate::ready::{self, MorningNews, Readiness};
 use crate::{Deps, FUNCTION, kubernetes, messages};
 
 mod databases;
+mod fan_out;
 mod memory;
 mod nodegroups;
-mod fan_out;
 mod organization;
 pub mod savings;
 
@@ -73,7 +73,11 @@ pub async fn handle(
 }
 
 /// The accounts of a run, as `accounts` reports them (used by the fan-out).
-pub(crate) async fn accounts_for(deps: &Deps, now: chrono::DateTime<Utc>, report: &mut RunReport) -> Vec<(String, bool)> {
+pub(crate) async fn accounts_for(
+    deps: &Deps,
+    now: chrono::DateTime<Utc>,
+    report: &mut RunReport,
+) -> Vec<(String, bool)> {
     accounts_of_run(deps, now, report).await.1
 }
 
