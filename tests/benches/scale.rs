@@ -17,7 +17,6 @@ mod scheduler;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use aws_sdk_rds::types::Tag;
 use dev_scheduler::domain::Action;
 use futures::StreamExt;
 use scheduler::{Fx, NIGHT};
@@ -28,26 +27,10 @@ const NODE_GROUPS: usize = 2;
 
 async fn estate_of(account: String) {
     let cfg = config_in(&account).await;
-    let rds = aws_sdk_rds::Client::new(&cfg);
     let eks = aws_sdk_eks::Client::new(&cfg);
+    let tags = [("env", "dev"), ("caretaker/schedule", "office-hours")];
     for i in 0..DBS {
-        rds.create_db_instance()
-            .db_instance_identifier(format!("db-{i}"))
-            .engine("postgres")
-            .db_instance_class("db.t4g.small")
-            .allocated_storage(20)
-            .master_username("m")
-            .master_user_password("password123")
-            .tags(Tag::builder().key("env").value("dev").build())
-            .tags(
-                Tag::builder()
-                    .key("caretaker/schedule")
-                    .value("office-hours")
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
+        rds_instance(&cfg, &format!("db-{i}"), &tags).await;
     }
     eks.create_cluster()
         .name("dev")
@@ -62,24 +45,7 @@ async fn estate_of(account: String) {
         .await
         .unwrap();
     for g in 0..NODE_GROUPS {
-        eks.create_nodegroup()
-            .cluster_name("dev")
-            .nodegroup_name(format!("ng-{g}"))
-            .node_role(format!("arn:aws:iam::{account}:role/node"))
-            .subnets("subnet-1")
-            .instance_types("t3.small")
-            .scaling_config(
-                aws_sdk_eks::types::NodegroupScalingConfig::builder()
-                    .min_size(1)
-                    .max_size(3)
-                    .desired_size(2)
-                    .build(),
-            )
-            .tags("env", "dev")
-            .tags("caretaker/schedule", "office-hours")
-            .send()
-            .await
-            .unwrap();
+        t3_small_nodegroup(&cfg, &account, "dev", &format!("ng-{g}"), (1, 3, 2), &tags).await;
     }
 }
 
@@ -222,7 +188,7 @@ async fn main() {
     line("quiet run after it", took, vm_hwm_mib(), &counts, accounts);
     assert_eq!(quiet.totals.changed, 0, "{}", quiet.summary);
     let mut by: Vec<_> = counts.into_iter().collect();
-    by.sort_by(|a, b| b.1.cmp(&a.1));
+    by.sort_by_key(|b| std::cmp::Reverse(b.1));
     println!(
         "    quiet run's calls: {}",
         by.iter()

@@ -30,16 +30,7 @@ impl Night {
         let mut fx = Fixture::new(Strategy::SingleUser).await;
         let rds = aws_sdk_rds::Client::new(&fx.sdk);
         let db = "innovate-dev-db".to_owned();
-        rds.create_db_instance()
-            .db_instance_identifier(&db)
-            .engine("postgres")
-            .db_instance_class("db.t4g.small")
-            .allocated_storage(20)
-            .master_username("innovate_admin")
-            .master_user_password("password123")
-            .send()
-            .await
-            .unwrap();
+        rds_instance(&fx.sdk, &db, &[]).await;
         fx.sm()
             .put_secret_value()
             .secret_id(&fx.secret)

@@ -202,25 +202,15 @@ async fn the_nights_transitions_are_counted_and_a_database_stopped_by_hand_is_no
         .send()
         .await
         .unwrap();
-    fx.eks()
-        .create_nodegroup()
-        .cluster_name("innovate-dev")
-        .nodegroup_name("addons")
-        .node_role(format!("arn:aws:iam::{}:role/node", fx.dev))
-        .subnets("subnet-1")
-        .instance_types("t3.small")
-        .scaling_config(
-            aws_sdk_eks::types::NodegroupScalingConfig::builder()
-                .min_size(2)
-                .max_size(3)
-                .desired_size(2)
-                .build(),
-        )
-        .tags("env", "dev")
-        .tags("caretaker/schedule", "office-hours")
-        .send()
-        .await
-        .unwrap();
+    t3_small_nodegroup(
+        &fx.cfg,
+        &fx.dev,
+        "innovate-dev",
+        "addons",
+        (2, 3, 2),
+        &[("env", "dev"), ("caretaker/schedule", "office-hours")],
+    )
+    .await;
 
     // Monday 30 November 21:00 UTC: down; Tuesday 1 December 08:00: up (across the month's end).
     let night = fx.act(Action::Reconcile, NIGHT, false).await;

@@ -125,19 +125,7 @@ impl Fx {
     }
 
     pub async fn db(&self, id: &str, tags: &[(&str, &str)]) {
-        let mut req = self
-            .rds()
-            .create_db_instance()
-            .db_instance_identifier(id)
-            .engine("postgres")
-            .db_instance_class("db.t4g.small")
-            .allocated_storage(20)
-            .master_username("m")
-            .master_user_password("password123");
-        for (k, v) in tags {
-            req = req.tags(Tag::builder().key(*k).value(*v).build());
-        }
-        req.send().await.unwrap();
+        rds_instance(&self.cfg, id, tags).await;
     }
 
     /// An Aurora PostgreSQL cluster with the given tags.

@@ -8,7 +8,6 @@
 use std::time::Duration;
 
 use aws_sdk_organizations::Client as Org;
-use aws_sdk_rds::types::Tag;
 use caretaker_shared::report::{Outcome, RunReport};
 use dev_scheduler::domain::Action;
 
@@ -48,24 +47,8 @@ async fn account_in(org: &Org, name: &str, parent: &str, root: &str) -> String {
 
 /// A database tagged for office hours in `account`.
 async fn db_in(account: &str, id: &str, env: &str) {
-    let rds = aws_sdk_rds::Client::new(&config_in(account).await);
-    rds.create_db_instance()
-        .db_instance_identifier(id)
-        .engine("postgres")
-        .db_instance_class("db.t4g.small")
-        .allocated_storage(20)
-        .master_username("m")
-        .master_user_password("password123")
-        .tags(Tag::builder().key("env").value(env).build())
-        .tags(
-            Tag::builder()
-                .key("caretaker/schedule")
-                .value("office-hours")
-                .build(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let tags = [("env", env), ("caretaker/schedule", "office-hours")];
+    rds_instance(&config_in(account).await, id, &tags).await;
 }
 
 async fn db_status(account: &str, id: &str) -> String {

@@ -258,6 +258,54 @@ pub async fn alert_topic(config: &SdkConfig) -> (aws_sdk_sns::Client, String, St
     (sns, topic, queue)
 }
 
+/// A PostgreSQL db.t4g.small RDS instance in `cfg`'s account with the given tags, as the seed
+/// makes them.
+#[allow(dead_code)]
+pub async fn rds_instance(cfg: &SdkConfig, id: &str, tags: &[(&str, &str)]) {
+    let mut req = aws_sdk_rds::Client::new(cfg)
+        .create_db_instance()
+        .db_instance_identifier(id)
+        .engine("postgres")
+        .db_instance_class("db.t4g.small")
+        .allocated_storage(20)
+        .master_username("m")
+        .master_user_password("password123");
+    for (k, v) in tags {
+        req = req.tags(aws_sdk_rds::types::Tag::builder().key(*k).value(*v).build());
+    }
+    req.send().await.unwrap();
+}
+
+/// An EKS managed node group of t3.small nodes (min, max, desired) with the given tags.
+#[allow(dead_code)]
+pub async fn t3_small_nodegroup(
+    cfg: &SdkConfig,
+    account: &str,
+    cluster: &str,
+    name: &str,
+    (min, max, desired): (i32, i32, i32),
+    tags: &[(&str, &str)],
+) {
+    let mut req = aws_sdk_eks::Client::new(cfg)
+        .create_nodegroup()
+        .cluster_name(cluster)
+        .nodegroup_name(name)
+        .node_role(format!("arn:aws:iam::{account}:role/node"))
+        .subnets("subnet-1")
+        .instance_types("t3.small")
+        .scaling_config(
+            aws_sdk_eks::types::NodegroupScalingConfig::builder()
+                .min_size(min)
+                .max_size(max)
+                .desired_size(desired)
+                .build(),
+        );
+    for (k, v) in tags {
+        req = req.tags(*k, *v);
+    }
+    req.send().await.unwrap();
+}
+
 /// budget-guard's once-only ledger: a DynamoDB table keyed by the string `pk`.
 #[allow(dead_code)]
 pub async fn ledger_table(config: &SdkConfig, name: &str) {
@@ -288,7 +336,7 @@ pub async fn ledger_table(config: &SdkConfig, name: &str) {
         .or_else(|e| match e.as_service_error() {
             // A second fixture in the same account shares the table.
             Some(se) if se.is_resource_in_use_exception() => Ok(()),
-            _ => Err(e),
+            _ => Err(Box::new(e)),
         })
         .unwrap();
 }

@@ -43,16 +43,10 @@ pub fn bound(report: &mut RunReport) {
     let omitted_beyond_cap = kept.len().saturating_sub(DETAIL_CAP);
     kept.truncate(DETAIL_CAP);
     for (account, (unchanged, skipped)) in quiet {
-        let mut details = serde_json::Map::new();
-        details.insert("unchanged".into(), unchanged.into());
-        details.insert("skipped".into(), skipped.into());
-        kept.push(ResourceResult {
-            kind: "account-totals".into(),
-            id: account.clone(),
-            account: Some(account),
-            outcome: Outcome::Unchanged,
-            details,
-        });
+        kept.push(account_totals(
+            account,
+            &[("unchanged", unchanged), ("skipped", skipped)],
+        ));
     }
     let mut details = serde_json::Map::new();
     details.insert("cap".into(), DETAIL_CAP.into());
@@ -74,6 +68,20 @@ pub fn bound(report: &mut RunReport) {
         details,
     });
     report.resources = kept;
+}
+
+/// One `account-totals` entry: an account's counts of what is not listed (not itself counted).
+fn account_totals(account: String, counts: &[(&str, usize)]) -> ResourceResult {
+    ResourceResult {
+        kind: "account-totals".into(),
+        id: account.clone(),
+        account: Some(account),
+        outcome: Outcome::Unchanged,
+        details: counts
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).into()))
+            .collect(),
+    }
 }
 
 /// One account's report inside the fan-out: only its failures and drift listed (a person acts on
@@ -98,17 +106,14 @@ pub fn compact(report: &mut RunReport) {
         }
     }
     for (account, (changed, unchanged, skipped)) in counts {
-        let mut details = serde_json::Map::new();
-        details.insert("changed".into(), changed.into());
-        details.insert("unchanged".into(), unchanged.into());
-        details.insert("skipped".into(), skipped.into());
-        kept.push(ResourceResult {
-            kind: "account-totals".into(),
-            id: account.clone(),
-            account: Some(account),
-            outcome: Outcome::Unchanged,
-            details,
-        });
+        kept.push(account_totals(
+            account,
+            &[
+                ("changed", changed),
+                ("unchanged", unchanged),
+                ("skipped", skipped),
+            ],
+        ));
     }
     report.resources = kept;
 }
