@@ -214,6 +214,28 @@ def act_savings_week(watch):
     return db.get("hoursDown") == "101.75" and not s["unknown"] and float(billing["perDayUsd"]) > 0
 
 
+def act_digest_line(dep):
+    """budget-guard's digest the next afternoon: its line for the dev account, from the summary
+    dev-scheduler wrote with the week's last transition."""
+    sqs, alerts = capture(dep, "demo-digest")
+    watch = Watch(dep.function_env("budget-guard"))
+    try:
+        path = STACK / "demo-digest.json"
+        path.write_text(json.dumps({"action": "digest", "at": "2027-01-11T15:00:00Z"}))
+        report, err = watch.invoke("budget-guard", path)
+    finally:
+        watch.stop()
+    if err:
+        print(f"  budget-guard digest: FAILED: {err}")
+        return False
+    told = [m["Body"] for m in sqs.receive_message(QueueUrl=alerts, MaxNumberOfMessages=10).get("Messages", [])]
+    lines = [line for body in told for line in body.splitlines() if "Dev nights" in line]
+    print("  budget-guard's digest of 11 January says, for the dev account:")
+    for line in lines:
+        print("    | " + line.strip())
+    return len(lines) == 1 and "nights and weekends saved $" in lines[0] and "still billing at night" in lines[0]
+
+
 def act_rotation_at_night(watch, dep, secret_id):
     """A rotation that finds the dev database stopped waits (a retryable error naming it), and the
     hourly resume finishes it once the database is up. Returns whether it went so."""
@@ -617,6 +639,7 @@ def act_dev_scheduler(dep):
     finally:
         watch.stop()
         kube.stop()
+    ok &= act_digest_line(dep)
     print("\n  what the periodic run did, resource by resource (replicas; node group min/max/desired):")
     names = list(columns[0][1])
     width = max(len(n) for n in names)

@@ -83,7 +83,10 @@ async fn main() {
         let t = Instant::now();
         let r = run(
             &deps,
-            Command::Digest { dry_run: false },
+            Command::Digest {
+                dry_run: false,
+                at: None,
+            },
             chrono::Utc::now(),
         )
         .await

@@ -890,9 +890,16 @@ async fn the_scheduled_daily_run_sends_one_digest_a_day() {
         fx.alerts().await.is_empty(),
         "a retry of the daily run sends nothing new"
     );
-    run(&fx.deps, Command::Digest { dry_run: false }, now())
-        .await
-        .unwrap();
+    run(
+        &fx.deps,
+        Command::Digest {
+            dry_run: false,
+            at: None,
+        },
+        now(),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         fx.alerts().await.len(),
         1,

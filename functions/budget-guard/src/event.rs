@@ -15,6 +15,8 @@ pub enum Command {
     },
     Digest {
         dry_run: bool,
+        /// As of this time (a rehearsal of another day: which month's figures it reads).
+        at: Option<chrono::DateTime<chrono::Utc>>,
     },
     /// The daily schedule: check thresholds, then send the digest.
     Daily,
@@ -29,10 +31,11 @@ struct Manual {
     action: String,
     #[serde(default)]
     dry_run: bool,
+    #[serde(default)]
+    at: Option<String>,
 }
 
-const EXPECTED: &str =
-    "expected {\"action\": \"digest\" | \"check\" | \"daily\" | \"reconcile\", \"dryRun\"?}";
+const EXPECTED: &str = "expected {\"action\": \"digest\" | \"check\" | \"daily\" | \"reconcile\", \"dryRun\"?, \"at\"? (digest only)}";
 
 pub fn parse(v: Value) -> Result<Command, BadInput> {
     if !v.is_object() {
@@ -54,10 +57,27 @@ pub fn parse(v: Value) -> Result<Command, BadInput> {
     }
     let m: Manual = serde_json::from_value(v)
         .map_err(|e| BadInput(format!("{}; {EXPECTED}", cap_message(&e.to_string()))))?;
+    let at = match (&m.at, m.action.as_str()) {
+        (None, _) => None,
+        (Some(t), "digest") => Some(
+            chrono::DateTime::parse_from_rfc3339(t)
+                .map_err(|_| BadInput(format!("\"at\" {} is not an RFC 3339 time", quote(t))))?
+                .with_timezone(&chrono::Utc),
+        ),
+        (Some(_), other) => {
+            return Err(BadInput(format!(
+                "\"at\" is taken by digest only, not by {}",
+                quote(other)
+            )));
+        }
+    };
     match m.action.as_str() {
         "reconcile" => Ok(Command::Reconcile { dry_run: m.dry_run }),
         "check" => Ok(Command::Check { dry_run: m.dry_run }),
-        "digest" => Ok(Command::Digest { dry_run: m.dry_run }),
+        "digest" => Ok(Command::Digest {
+            dry_run: m.dry_run,
+            at,
+        }),
         "daily" => Ok(Command::Daily),
         other => Err(BadInput(format!(
             "unknown action {}: expected digest, check, daily or reconcile",

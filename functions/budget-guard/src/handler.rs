@@ -43,7 +43,9 @@ pub async fn run(deps: &Deps, cmd: Command, now: DateTime<Utc>) -> Result<RunRep
     Ok(match cmd {
         Command::Reconcile { dry_run } => reconcile(deps, dry_run || global_dry).await,
         Command::Check { dry_run } => check(deps, now, dry_run || global_dry).await,
-        Command::Digest { dry_run } => digest(deps, now, dry_run || global_dry, false).await,
+        Command::Digest { dry_run, at } => {
+            digest(deps, at.unwrap_or(now), dry_run || global_dry, false).await
+        }
         Command::Daily => {
             let mut r = check(deps, now, global_dry).await;
             let d = digest(deps, now, global_dry, true).await;
