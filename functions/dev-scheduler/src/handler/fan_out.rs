@@ -13,7 +13,7 @@ use crate::{Deps, FUNCTION, messages};
 pub(crate) async fn accounts(deps: &Deps, req: &Request) -> RunReport {
     let now = req.at.unwrap_or_else(Utc::now);
     let mut report = RunReport::new(FUNCTION, "accounts", true);
-    for (account, from_ou) in super::accounts_for(deps, now, &mut report).await {
+    for (account, from_ou) in super::account::accounts_for(deps, now, &mut report).await {
         report
             .record("account", &account, Outcome::Unchanged)
             .detail("from", if from_ou { "ou" } else { "listed" });
