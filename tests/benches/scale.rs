@@ -27,23 +27,11 @@ const NODE_GROUPS: usize = 2;
 
 async fn estate_of(account: String) {
     let cfg = config_in(&account).await;
-    let eks = aws_sdk_eks::Client::new(&cfg);
     let tags = [("env", "dev"), ("caretaker/schedule", "office-hours")];
     for i in 0..DBS {
         rds_instance(&cfg, &format!("db-{i}"), &tags).await;
     }
-    eks.create_cluster()
-        .name("dev")
-        .role_arn(format!("arn:aws:iam::{account}:role/eks"))
-        .resources_vpc_config(
-            aws_sdk_eks::types::VpcConfigRequest::builder()
-                .subnet_ids("subnet-1")
-                .build(),
-        )
-        .tags("env", "dev")
-        .send()
-        .await
-        .unwrap();
+    eks_cluster(&cfg, &account, "dev", &[("env", "dev")]).await;
     for g in 0..NODE_GROUPS {
         t3_small_nodegroup(&cfg, &account, "dev", &format!("ng-{g}"), (1, 3, 2), &tags).await;
     }
@@ -90,23 +78,8 @@ async fn main() {
     );
     let proxy = InFlight::start(delay).await;
     let home = fresh_account();
-    let org = aws_sdk_organizations::Client::new(&config_in(&home).await);
-    org.create_organization().send().await.unwrap();
-    let root = org.list_roots().send().await.unwrap().roots.unwrap()[0]
-        .id
-        .clone()
-        .unwrap();
-    let ou = org
-        .create_organizational_unit()
-        .parent_id(&root)
-        .name("dev")
-        .send()
-        .await
-        .unwrap()
-        .organizational_unit
-        .unwrap()
-        .id
-        .unwrap();
+    let (org, root) = organization(&config_in(&home).await).await;
+    let ou = organizational_unit(&org, &root, "dev").await;
     let setup = Instant::now();
     let mut ids = Vec::new();
     for i in 0..accounts {

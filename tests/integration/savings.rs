@@ -189,19 +189,7 @@ async fn the_nights_transitions_are_counted_and_a_database_stopped_by_hand_is_no
         .send()
         .await
         .unwrap();
-    fx.eks()
-        .create_cluster()
-        .name("innovate-dev")
-        .role_arn(format!("arn:aws:iam::{}:role/eks", fx.dev))
-        .resources_vpc_config(
-            aws_sdk_eks::types::VpcConfigRequest::builder()
-                .subnet_ids("subnet-1")
-                .build(),
-        )
-        .tags("env", "dev")
-        .send()
-        .await
-        .unwrap();
+    eks_cluster(&fx.cfg, &fx.dev, "innovate-dev", &[("env", "dev")]).await;
     t3_small_nodegroup(
         &fx.cfg,
         &fx.dev,

@@ -158,17 +158,7 @@ impl Fx {
     }
 
     pub async fn db_status(&self, id: &str) -> String {
-        self.rds()
-            .describe_db_instances()
-            .db_instance_identifier(id)
-            .send()
-            .await
-            .unwrap()
-            .db_instances
-            .unwrap()[0]
-            .db_instance_status
-            .clone()
-            .unwrap()
+        rds_status(&self.cfg, id).await
     }
 
     pub async fn cluster(&self, name: &str, tags: &[(&str, &str)], ngs: &[NodeGroup<'_>]) {

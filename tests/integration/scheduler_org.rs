@@ -52,17 +52,7 @@ async fn db_in(account: &str, id: &str, env: &str) {
 }
 
 async fn db_status(account: &str, id: &str) -> String {
-    aws_sdk_rds::Client::new(&config_in(account).await)
-        .describe_db_instances()
-        .db_instance_identifier(id)
-        .send()
-        .await
-        .unwrap()
-        .db_instances
-        .unwrap()[0]
-        .db_instance_status
-        .clone()
-        .unwrap()
+    rds_status(&config_in(account).await, id).await
 }
 
 impl OrgFx {
@@ -71,29 +61,9 @@ impl OrgFx {
         let proxy = InFlight::start(delay).await;
         // The management account's organization, made before the scheduler's config names it.
         let home = fresh_account();
-        let org = Org::new(&config_in(&home).await);
-        org.create_organization().send().await.unwrap();
-        let root = org.list_roots().send().await.unwrap().roots.unwrap()[0]
-            .id
-            .clone()
-            .unwrap();
-        let ou = |parent: String, name: &'static str| {
-            let org = org.clone();
-            async move {
-                org.create_organizational_unit()
-                    .parent_id(parent)
-                    .name(name)
-                    .send()
-                    .await
-                    .unwrap()
-                    .organizational_unit
-                    .unwrap()
-                    .id
-                    .unwrap()
-            }
-        };
-        let dev_ou = ou(root.clone(), "dev").await;
-        let team_ou = ou(dev_ou.clone(), "team-a").await;
+        let (org, root) = organization(&config_in(&home).await).await;
+        let dev_ou = organizational_unit(&org, &root, "dev").await;
+        let team_ou = organizational_unit(&org, &dev_ou, "team-a").await;
         let mut vars: Vec<(String, String)> = vec![
             ("ALLOWED_ACCOUNTS".into(), String::new()),
             ("DEV_ACCOUNTS_OU".into(), dev_ou.clone()),

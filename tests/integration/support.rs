@@ -276,6 +276,71 @@ pub async fn rds_instance(cfg: &SdkConfig, id: &str, tags: &[(&str, &str)]) {
     req.send().await.unwrap();
 }
 
+/// An RDS instance's status.
+#[allow(dead_code)]
+pub async fn rds_status(cfg: &SdkConfig, id: &str) -> String {
+    aws_sdk_rds::Client::new(cfg)
+        .describe_db_instances()
+        .db_instance_identifier(id)
+        .send()
+        .await
+        .unwrap()
+        .db_instances
+        .unwrap()[0]
+        .db_instance_status
+        .clone()
+        .unwrap()
+}
+
+/// An EKS cluster in `account` with the given tags.
+#[allow(dead_code)]
+pub async fn eks_cluster(cfg: &SdkConfig, account: &str, name: &str, tags: &[(&str, &str)]) {
+    let mut req = aws_sdk_eks::Client::new(cfg)
+        .create_cluster()
+        .name(name)
+        .role_arn(format!("arn:aws:iam::{account}:role/eks"))
+        .resources_vpc_config(
+            aws_sdk_eks::types::VpcConfigRequest::builder()
+                .subnet_ids("subnet-1")
+                .build(),
+        );
+    for (k, v) in tags {
+        req = req.tags(*k, *v);
+    }
+    req.send().await.unwrap();
+}
+
+/// An organization made by `cfg`'s account (its management account): the client and the root id.
+#[allow(dead_code)]
+pub async fn organization(cfg: &SdkConfig) -> (aws_sdk_organizations::Client, String) {
+    let org = aws_sdk_organizations::Client::new(cfg);
+    org.create_organization().send().await.unwrap();
+    let root = org.list_roots().send().await.unwrap().roots.unwrap()[0]
+        .id
+        .clone()
+        .unwrap();
+    (org, root)
+}
+
+/// An OU under `parent`; its id.
+#[allow(dead_code)]
+pub async fn organizational_unit(
+    org: &aws_sdk_organizations::Client,
+    parent: &str,
+    name: &str,
+) -> String {
+    org.create_organizational_unit()
+        .parent_id(parent)
+        .name(name)
+        .send()
+        .await
+        .unwrap()
+        .organizational_unit
+        .unwrap()
+        .id
+        .unwrap()
+}
+
 /// An EKS managed node group of t3.small nodes (min, max, desired) with the given tags.
 #[allow(dead_code)]
 pub async fn t3_small_nodegroup(
